@@ -1,0 +1,290 @@
+//! The `Processor` contract: the unit of computation the runtime executes.
+
+use crate::{ProcessorError, Watermark};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A single-threaded, non-blocking unit of computation: one instance of a
+/// vertex of the DAG.
+///
+/// # The calling contract
+///
+/// The runtime wraps each processor instance in a *tasklet* and calls it from
+/// a worker thread that serves many tasklets in turn. Hence:
+///
+/// * **No call may block.** A call does a bounded amount of work (roughly, at
+///   most one inbox of items or one outbox of output) and returns. A processor
+///   that must block (file or network I/O without a non-blocking API) says so
+///   through [`is_cooperative`](Processor::is_cooperative) returning `false`,
+///   and then gets a thread of its own.
+/// * **Backpressure through the outbox.** [`Outbox::offer`] hands the item
+///   back when the outbox is full. The processor must then keep that item (or
+///   leave its input in the inbox) and return; the runtime calls it again once
+///   the outbox has been drained downstream. Methods that return `bool` return
+///   `true` for "done" and `false` for "call me again".
+/// * **Order of calls.** [`init`](Processor::init) once; then, repeatedly and
+///   in any interleaving that respects the order of the input streams:
+///   [`process`](Processor::process) with a non-empty inbox,
+///   [`try_process_watermark`](Processor::try_process_watermark) when the
+///   coalesced input watermark advanced, [`try_process`](Processor::try_process)
+///   on every round in which there was no input; then
+///   [`complete_edge`](Processor::complete_edge) for each input ordinal that
+///   finished, and [`complete`](Processor::complete) until it returns `true`
+///   once all inputs finished (a source, having no inputs, is completed from
+///   the start: its `complete` emits the data, and returns `true` only when a
+///   batch source is exhausted; a streaming source never returns `true`). Then
+///   [`close`](Processor::close), also after a failure or cancellation.
+/// * **Single-threaded.** The runtime never calls one instance from two
+///   threads at once, but may move it between calls; hence `Send`.
+///
+/// A processor that returns an error fails its job with that error, naming the
+/// vertex. A panic does the same: the runtime catches it.
+pub trait Processor: Send + 'static {
+    /// The type of the items it receives.
+    type In: Send + 'static;
+    /// The type of the items it emits. `Clone` so that one output can feed
+    /// several downstream edges and broadcast edges.
+    type Out: Clone + Send + 'static;
+
+    /// Called once before any processing call.
+    fn init(&mut self, _ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    /// `false` if this processor blocks in its calls and so needs a thread of
+    /// its own instead of a share of a cooperative worker.
+    fn is_cooperative(&self) -> bool {
+        true
+    }
+
+    /// Processes items from the inbox, which holds items of input `ordinal`.
+    /// Items that are taken out of the inbox are processed; the ones left in
+    /// it are offered again in the next call. Return when the outbox is full.
+    fn process<O: Outbox<Self::Out>>(
+        &mut self,
+        ordinal: usize,
+        inbox: &mut Inbox<Self::In>,
+        outbox: &mut O,
+    ) -> Result<(), ProcessorError>;
+
+    /// Handles an advance of the coalesced input watermark. The default
+    /// forwards it. Returns `false` to be called again with the same
+    /// watermark (when the outbox filled up while emitting).
+    fn try_process_watermark<O: Outbox<Self::Out>>(
+        &mut self,
+        watermark: Watermark,
+        outbox: &mut O,
+    ) -> Result<bool, ProcessorError> {
+        Ok(outbox.offer_watermark(watermark))
+    }
+
+    /// Called in every round in which the processor got no input: the place
+    /// for timers and wall-clock work (early window results, idle timeouts).
+    /// Returns `false` to be called again before any input.
+    fn try_process<O: Outbox<Self::Out>>(&mut self, _outbox: &mut O) -> Result<bool, ProcessorError> {
+        Ok(true)
+    }
+
+    /// Called when input `ordinal` has finished. Returns `false` to be called
+    /// again.
+    fn complete_edge<O: Outbox<Self::Out>>(
+        &mut self,
+        _ordinal: usize,
+        _outbox: &mut O,
+    ) -> Result<bool, ProcessorError> {
+        Ok(true)
+    }
+
+    /// Called when all inputs have finished (from the start for a source).
+    /// Returns `true` when the processor has emitted everything it will.
+    fn complete<O: Outbox<Self::Out>>(&mut self, _outbox: &mut O) -> Result<bool, ProcessorError> {
+        Ok(true)
+    }
+
+    /// Called once at the end, also after a failure or cancellation: release
+    /// resources here.
+    fn close(&mut self) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+}
+
+/// The input of one processing call: items of one input, in order.
+///
+/// Items taken out with [`poll`](Inbox::poll) count as processed; the rest
+/// stay for the next call.
+#[derive(Debug)]
+pub struct Inbox<T> {
+    items: std::vec::IntoIter<T>,
+}
+
+impl<T> Default for Inbox<T> {
+    fn default() -> Self {
+        Inbox {
+            items: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl<T> Inbox<T> {
+    /// An inbox holding `items`.
+    pub fn from_vec(items: Vec<T>) -> Self {
+        Inbox {
+            items: items.into_iter(),
+        }
+    }
+
+    /// Replaces the (drained) content with a new batch.
+    pub fn fill(&mut self, items: Vec<T>) {
+        debug_assert!(self.is_empty(), "an inbox is refilled only when drained");
+        self.items = items.into_iter();
+    }
+
+    /// Takes the next item.
+    #[inline]
+    pub fn poll(&mut self) -> Option<T> {
+        self.items.next()
+    }
+
+    /// The next item, without taking it.
+    #[inline]
+    pub fn peek(&self) -> Option<&T> {
+        self.items.as_slice().first()
+    }
+
+    /// Number of items left.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether all items were taken.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.items.len() == 0
+    }
+}
+
+/// Where a processor puts its output: bounded, so that a slow consumer slows
+/// its producers down instead of letting memory grow.
+pub trait Outbox<T> {
+    /// Offers an item. `Err(item)` hands it back when the outbox is full: keep
+    /// it, return from the processing method, and offer it again in the next
+    /// call.
+    #[must_use = "a full outbox hands the item back: keep it and return"]
+    fn offer(&mut self, item: T) -> Result<(), T>;
+
+    /// Whether the next [`offer`](Outbox::offer) will be accepted.
+    fn has_room(&self) -> bool;
+
+    /// Offers a watermark, emitted after all items offered before it.
+    /// Returns `false` when it was not accepted (outbox full): call again.
+    #[must_use = "a full outbox refuses the watermark: return and offer it again"]
+    fn offer_watermark(&mut self, watermark: Watermark) -> bool;
+
+    /// Tells consumers this output has no data for now, so that their
+    /// watermark does not wait for it. Returns `false` when not accepted.
+    #[must_use = "a full outbox refuses the marker: return and offer it again"]
+    fn offer_idle(&mut self) -> bool;
+}
+
+/// A simple bounded outbox over vectors, for tests, harnesses and processors
+/// that nest other processors.
+#[derive(Debug)]
+pub struct VecOutbox<T> {
+    /// Items offered, in order.
+    pub items: Vec<T>,
+    /// Watermarks offered, with the number of items offered before each.
+    pub watermarks: Vec<(usize, Watermark)>,
+    /// Number of idle markers offered.
+    pub idle_markers: usize,
+    capacity: usize,
+}
+
+impl<T> VecOutbox<T> {
+    /// An outbox that accepts up to `capacity` items before it is drained.
+    pub fn with_capacity(capacity: usize) -> Self {
+        VecOutbox {
+            items: Vec::with_capacity(capacity.min(4096)),
+            watermarks: Vec::new(),
+            idle_markers: 0,
+            capacity,
+        }
+    }
+
+    /// Changes the capacity (harnesses vary it to provoke backpressure).
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity;
+    }
+
+    /// Number of items accepted and not yet drained.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether no items are held.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+impl<T> Outbox<T> for VecOutbox<T> {
+    fn offer(&mut self, item: T) -> Result<(), T> {
+        if self.items.len() >= self.capacity {
+            return Err(item);
+        }
+        self.items.push(item);
+        Ok(())
+    }
+
+    fn has_room(&self) -> bool {
+        self.items.len() < self.capacity
+    }
+
+    fn offer_watermark(&mut self, watermark: Watermark) -> bool {
+        if self.items.len() >= self.capacity {
+            return false;
+        }
+        self.watermarks.push((self.items.len(), watermark));
+        true
+    }
+
+    fn offer_idle(&mut self) -> bool {
+        self.idle_markers += 1;
+        true
+    }
+}
+
+/// What a processor instance learns about its place in the job.
+#[derive(Debug, Clone)]
+pub struct ProcessorContext {
+    /// Name of the vertex (the pipeline stage).
+    pub vertex_name: String,
+    /// Index of this instance among the vertex's instances.
+    pub instance: usize,
+    /// Number of instances of the vertex.
+    pub parallelism: usize,
+    /// Name of the job.
+    pub job_name: String,
+    /// Counter of late events this instance dropped; exposed in the vertex
+    /// metrics. Processors add to it with a relaxed atomic add (late events
+    /// are rare, so this is off the hot path).
+    pub late_events: Arc<AtomicU64>,
+}
+
+impl ProcessorContext {
+    /// A context for running a processor outside a job (tests, harnesses).
+    pub fn standalone(vertex_name: &str) -> Self {
+        ProcessorContext {
+            vertex_name: vertex_name.to_string(),
+            instance: 0,
+            parallelism: 1,
+            job_name: "standalone".to_string(),
+            late_events: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Counts `n` late events.
+    pub fn count_late(&self, n: u64) {
+        self.late_events.fetch_add(n, Ordering::Relaxed);
+    }
+}

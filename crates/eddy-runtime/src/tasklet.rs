@@ -1,0 +1,517 @@
+//! Tasklets: one processor instance with its input queues and its outbox.
+//!
+//! A tasklet is the unit a worker thread calls. Type erasure happens here and
+//! only here: [`ProcessorTasklet`] is generic over the processor, and the
+//! worker holds it as a `Box<dyn Tasklet>`, so a worker makes one dynamic call
+//! per tasklet call (one batch), never one per item.
+
+use crate::metrics::InstanceMetrics;
+use crate::queue::BatchQueue;
+use crate::routing::Router;
+use eddy_core::{
+    Inbox, Msg, Outbox, Processor, ProcessorContext, ProcessorError, SnapshotBarrier, Watermark,
+};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// What one tasklet call achieved; workers back off only when no tasklet
+/// made progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Nothing could be done (no input, or the outbox is blocked downstream).
+    None,
+    /// Some work was done; call again soon.
+    Made,
+    /// The tasklet has finished and sent `Done` downstream.
+    Done,
+}
+
+/// A type-erased tasklet, as the workers see it.
+pub(crate) trait Tasklet: Send {
+    /// Name of the vertex, for errors.
+    fn vertex_name(&self) -> &str;
+    /// Whether it may share a cooperative worker thread.
+    fn is_cooperative(&self) -> bool;
+    /// Called once on the thread that runs it, before `call`.
+    fn init(&mut self) -> Result<(), ProcessorError>;
+    /// Does a bounded amount of work.
+    fn call(&mut self) -> Result<Progress, ProcessorError>;
+    /// Releases resources; called once at the end, whatever the outcome.
+    fn close(&mut self);
+}
+
+/// The output side of one outbound edge of a processor instance.
+pub(crate) struct OutputEdge<T> {
+    pub(crate) queues: Vec<Arc<BatchQueue<T>>>,
+    pub(crate) router: Box<dyn Router<T>>,
+    /// Messages routed to each consumer but not yet accepted by its queue.
+    pending: Vec<VecDeque<Msg<T>>>,
+}
+
+impl<T> OutputEdge<T> {
+    pub(crate) fn new(queues: Vec<Arc<BatchQueue<T>>>, router: Box<dyn Router<T>>) -> Self {
+        let pending = queues.iter().map(|_| VecDeque::new()).collect();
+        OutputEdge {
+            queues,
+            router,
+            pending,
+        }
+    }
+
+    /// Pushes pending messages; returns whether all went out.
+    fn drain(&mut self, pushed: &mut u64) -> bool {
+        let mut all = true;
+        for (queue, pending) in self.queues.iter().zip(self.pending.iter_mut()) {
+            while let Some(msg) = pending.pop_front() {
+                match queue.try_push(msg) {
+                    Ok(()) => *pushed += 1,
+                    Err(msg) => {
+                        pending.push_front(msg);
+                        all = false;
+                        break;
+                    }
+                }
+            }
+        }
+        all
+    }
+}
+
+/// Copies a control message (anything but a data batch).
+fn copy_control<T>(msg: &Msg<T>) -> Msg<T> {
+    match msg {
+        Msg::Watermark(w) => Msg::Watermark(*w),
+        Msg::Idle => Msg::Idle,
+        Msg::Barrier(b) => Msg::Barrier(*b),
+        Msg::Done => Msg::Done,
+        Msg::Batch(_) => unreachable!("data batches are routed, not copied as control"),
+    }
+}
+
+/// Most control messages (watermarks, idle markers) an outbox holds between
+/// flushes before it refuses more. Watermarks arrive at most once per input
+/// message, and the tasklet flushes before every processing call, so a
+/// handful is plenty; the bound only catches a processor that offers them in
+/// a loop.
+const CONTROL_MESSAGES_MAX: usize = 16;
+
+/// The bounded outbox of a tasklet: buffers one batch, then routes it.
+pub(crate) struct TaskletOutbox<T> {
+    buffer: Vec<T>,
+    batch_items_max: usize,
+    controls: Vec<Msg<T>>,
+    edges: Vec<OutputEdge<T>>,
+    metrics: Arc<InstanceMetrics>,
+    /// Counts accepted offers and pushed messages, to detect progress.
+    activity: u64,
+}
+
+impl<T: Clone> TaskletOutbox<T> {
+    pub(crate) fn new(
+        edges: Vec<OutputEdge<T>>,
+        batch_items_max: usize,
+        metrics: Arc<InstanceMetrics>,
+    ) -> Self {
+        TaskletOutbox {
+            buffer: Vec::with_capacity(batch_items_max),
+            batch_items_max,
+            controls: Vec::new(),
+            edges,
+            metrics,
+            activity: 0,
+        }
+    }
+
+    fn push_control(&mut self, msg: Msg<T>) {
+        self.controls.push(msg);
+        self.activity += 1;
+    }
+
+    /// Routes buffered items and control messages to the queues; returns
+    /// whether everything went out (false: a downstream queue is full).
+    fn flush(&mut self) -> bool {
+        let mut pushed = 0;
+        let mut clear = true;
+        for e in &mut self.edges {
+            clear &= e.drain(&mut pushed);
+        }
+        if clear && (!self.buffer.is_empty() || !self.controls.is_empty()) {
+            if !self.buffer.is_empty() {
+                let batch = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.batch_items_max));
+                self.metrics.add_out(batch.len());
+                if let Some((last, rest)) = self.edges.split_last_mut() {
+                    for e in rest {
+                        e.router.route(batch.clone(), &mut e.pending);
+                    }
+                    last.router.route(batch, &mut last.pending);
+                }
+            }
+            for msg in self.controls.drain(..) {
+                if let Msg::Watermark(w) = msg {
+                    self.metrics.watermark.store(w.0, Ordering::Relaxed);
+                }
+                for e in &mut self.edges {
+                    for p in &mut e.pending {
+                        p.push_back(copy_control(&msg));
+                    }
+                }
+            }
+            for e in &mut self.edges {
+                clear &= e.drain(&mut pushed);
+            }
+        }
+        self.activity += pushed;
+        clear
+    }
+}
+
+impl<T> Outbox<T> for TaskletOutbox<T> {
+    #[inline]
+    fn offer(&mut self, item: T) -> Result<(), T> {
+        if self.buffer.len() >= self.batch_items_max || !self.controls.is_empty() {
+            return Err(item);
+        }
+        self.buffer.push(item);
+        self.activity += 1;
+        Ok(())
+    }
+
+    #[inline]
+    fn has_room(&self) -> bool {
+        self.buffer.len() < self.batch_items_max && self.controls.is_empty()
+    }
+
+    fn offer_watermark(&mut self, watermark: Watermark) -> bool {
+        if self.controls.len() >= CONTROL_MESSAGES_MAX {
+            return false;
+        }
+        self.controls.push(Msg::Watermark(watermark));
+        self.activity += 1;
+        true
+    }
+
+    fn offer_idle(&mut self) -> bool {
+        if self.controls.len() >= CONTROL_MESSAGES_MAX {
+            return false;
+        }
+        self.controls.push(Msg::Idle);
+        self.activity += 1;
+        true
+    }
+}
+
+/// One input queue with its watermark state.
+pub(crate) struct InputQueue<T> {
+    pub(crate) queue: Arc<BatchQueue<T>>,
+    pub(crate) ordinal: usize,
+    pub(crate) priority: i32,
+    watermark: i64,
+    idle: bool,
+    done: bool,
+    barrier_seen: Option<u64>,
+}
+
+impl<T> InputQueue<T> {
+    pub(crate) fn new(queue: Arc<BatchQueue<T>>, ordinal: usize, priority: i32) -> Self {
+        InputQueue {
+            queue,
+            ordinal,
+            priority,
+            watermark: i64::MIN,
+            idle: false,
+            done: false,
+            barrier_seen: None,
+        }
+    }
+}
+
+/// The watermark the inputs agree on: the minimum over inputs that are
+/// neither idle nor done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coalesced {
+    /// The minimum watermark of the active inputs.
+    Watermark(i64),
+    /// All unfinished inputs are idle.
+    Idle,
+    /// All inputs are done.
+    AllDone,
+}
+
+pub(crate) fn coalesce<T>(inputs: &[InputQueue<T>]) -> Coalesced {
+    let mut min = None::<i64>;
+    let mut any_open = false;
+    for q in inputs.iter().filter(|q| !q.done) {
+        any_open = true;
+        if !q.idle {
+            min = Some(min.map_or(q.watermark, |m| m.min(q.watermark)));
+        }
+    }
+    match (any_open, min) {
+        (false, _) => Coalesced::AllDone,
+        (true, None) => Coalesced::Idle,
+        (true, Some(w)) => Coalesced::Watermark(w),
+    }
+}
+
+/// The states of a processor tasklet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Reading inputs and calling the processing methods.
+    Processing,
+    /// All inputs done (or a source): calling `complete` until it returns true.
+    Completing,
+    /// `complete` returned true; waiting for the outbox, then `Done`, to go out.
+    Draining,
+    /// Finished: `Done` has been accepted by every downstream queue.
+    Finished,
+}
+
+/// A tasklet running one processor instance.
+pub(crate) struct ProcessorTasklet<P: Processor> {
+    processor: P,
+    context: ProcessorContext,
+    inputs: Vec<InputQueue<P::In>>,
+    next_input: usize,
+    inbox: Inbox<P::In>,
+    inbox_ordinal: usize,
+    outbox: TaskletOutbox<P::Out>,
+    state: State,
+    /// The coalesced watermark the processor still has to take.
+    pending_watermark: Option<Watermark>,
+    /// The last coalesced watermark handed on, so watermarks never go back.
+    last_watermark: i64,
+    idle_forwarded: bool,
+    edges_to_complete: VecDeque<usize>,
+    metrics: Arc<InstanceMetrics>,
+}
+
+impl<P: Processor> ProcessorTasklet<P> {
+    pub(crate) fn new(
+        processor: P,
+        context: ProcessorContext,
+        mut inputs: Vec<InputQueue<P::In>>,
+        outbox: TaskletOutbox<P::Out>,
+        metrics: Arc<InstanceMetrics>,
+    ) -> Self {
+        inputs.sort_by_key(|q| q.priority);
+        let state = if inputs.is_empty() {
+            State::Completing
+        } else {
+            State::Processing
+        };
+        ProcessorTasklet {
+            processor,
+            context,
+            inputs,
+            next_input: 0,
+            inbox: Inbox::default(),
+            inbox_ordinal: 0,
+            outbox,
+            state,
+            pending_watermark: None,
+            last_watermark: i64::MIN,
+            idle_forwarded: false,
+            edges_to_complete: VecDeque::new(),
+            metrics,
+        }
+    }
+
+    /// Pops one message from the inputs: inputs of the lowest unfinished
+    /// priority first (a hash join's side input before its stream), round
+    /// robin among those.
+    fn poll_input(&mut self) -> Option<(usize, Msg<P::In>)> {
+        let priority = self.inputs.iter().find(|q| !q.done)?.priority;
+        let n = self.inputs.len();
+        for k in 0..n {
+            let i = (self.next_input + k) % n;
+            let q = &self.inputs[i];
+            if q.done || q.priority != priority {
+                continue;
+            }
+            if let Some(msg) = q.queue.pop() {
+                self.next_input = i + 1;
+                return Some((i, msg));
+            }
+        }
+        None
+    }
+
+    fn recoalesce(&mut self) {
+        match coalesce(&self.inputs) {
+            Coalesced::Watermark(w) if w > self.last_watermark => {
+                self.last_watermark = w;
+                self.pending_watermark = Some(Watermark(w));
+                self.idle_forwarded = false;
+            }
+            Coalesced::Idle if !self.idle_forwarded => {
+                self.idle_forwarded = true;
+                self.outbox.push_control(Msg::Idle);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_message(&mut self, i: usize, msg: Msg<P::In>) -> Result<(), ProcessorError> {
+        match msg {
+            Msg::Batch(items) => {
+                self.metrics.add_in(items.len());
+                if self.inputs[i].idle {
+                    self.inputs[i].idle = false;
+                    self.recoalesce();
+                }
+                self.inbox.fill(items);
+                self.inbox_ordinal = self.inputs[i].ordinal;
+                self.processor
+                    .process(self.inbox_ordinal, &mut self.inbox, &mut self.outbox)?;
+            }
+            Msg::Watermark(w) => {
+                let q = &mut self.inputs[i];
+                assert!(
+                    w.0 >= q.watermark,
+                    "watermark went back on an input of '{}': {} after {}",
+                    self.context.vertex_name,
+                    w.0,
+                    q.watermark
+                );
+                q.watermark = w.0;
+                q.idle = false;
+                self.recoalesce();
+            }
+            Msg::Idle => {
+                self.inputs[i].idle = true;
+                self.recoalesce();
+            }
+            Msg::Done => {
+                self.inputs[i].done = true;
+                let ordinal = self.inputs[i].ordinal;
+                if self
+                    .inputs
+                    .iter()
+                    .all(|q| q.ordinal != ordinal || q.done)
+                {
+                    self.edges_to_complete.push_back(ordinal);
+                }
+                self.recoalesce();
+            }
+            Msg::Barrier(barrier) => self.on_barrier(i, barrier),
+        }
+        Ok(())
+    }
+
+    /// Forwards a barrier once every unfinished input has delivered it. This
+    /// is the unaligned (at-least-once) flow: inputs that delivered it keep
+    /// flowing meanwhile.
+    fn on_barrier(&mut self, i: usize, barrier: SnapshotBarrier) {
+        self.inputs[i].barrier_seen = Some(barrier.snapshot_id);
+        let complete = self
+            .inputs
+            .iter()
+            .all(|q| q.done || q.barrier_seen == Some(barrier.snapshot_id));
+        if complete {
+            self.outbox.push_control(Msg::Barrier(barrier));
+        }
+    }
+
+    fn step_processing(&mut self) -> Result<(), ProcessorError> {
+        if let Some(w) = self.pending_watermark {
+            if self.processor.try_process_watermark(w, &mut self.outbox)? {
+                self.pending_watermark = None;
+            }
+            return Ok(());
+        }
+        if !self.inbox.is_empty() {
+            return self
+                .processor
+                .process(self.inbox_ordinal, &mut self.inbox, &mut self.outbox);
+        }
+        if let Some(&ordinal) = self.edges_to_complete.front() {
+            if self.processor.complete_edge(ordinal, &mut self.outbox)? {
+                self.edges_to_complete.pop_front();
+            }
+            return Ok(());
+        }
+        if self.inputs.iter().all(|q| q.done) {
+            self.state = State::Completing;
+            return Ok(());
+        }
+        match self.poll_input() {
+            Some((i, msg)) => self.on_message(i, msg),
+            None => self.processor.try_process(&mut self.outbox).map(|_| ()),
+        }
+    }
+}
+
+impl<P: Processor> Tasklet for ProcessorTasklet<P> {
+    fn vertex_name(&self) -> &str {
+        &self.context.vertex_name
+    }
+
+    fn is_cooperative(&self) -> bool {
+        self.processor.is_cooperative()
+    }
+
+    fn init(&mut self) -> Result<(), ProcessorError> {
+        self.processor.init(&self.context)
+    }
+
+    fn call(&mut self) -> Result<Progress, ProcessorError> {
+        let activity_before = self.outbox.activity;
+        let inbox_before = self.inbox.len();
+        let state_before = self.state;
+        if self.outbox.flush() {
+            match self.state {
+                State::Processing => self.step_processing()?,
+                State::Completing => {
+                    if self.processor.complete(&mut self.outbox)? {
+                        self.outbox.push_control(Msg::Done);
+                        self.state = State::Draining;
+                    }
+                }
+                State::Draining | State::Finished => {
+                    self.state = State::Finished;
+                    return Ok(Progress::Done);
+                }
+            }
+            // Hand the output on at once: the consumer may be waiting for it.
+            self.outbox.flush();
+        }
+        let progressed = self.outbox.activity != activity_before
+            || self.inbox.len() != inbox_before
+            || self.state != state_before;
+        Ok(if progressed { Progress::Made } else { Progress::None })
+    }
+
+    fn close(&mut self) {
+        // An error from close has no job left to fail; the job's outcome is
+        // already decided by then.
+        let _ = self.processor.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::QueueLimits;
+
+    fn input(ordinal: usize) -> InputQueue<u64> {
+        InputQueue::new(Arc::new(BatchQueue::new(&QueueLimits::default())), ordinal, 0)
+    }
+
+    #[test]
+    fn when_one_input_idle_then_watermark_is_min_of_others() {
+        let mut inputs = vec![input(0), input(0), input(0)];
+        inputs[0].watermark = 10;
+        inputs[1].watermark = 5;
+        inputs[2].watermark = 7;
+        assert_eq!(coalesce(&inputs), Coalesced::Watermark(5));
+        inputs[1].idle = true;
+        assert_eq!(coalesce(&inputs), Coalesced::Watermark(7));
+        inputs[0].idle = true;
+        inputs[2].done = true;
+        assert_eq!(coalesce(&inputs), Coalesced::Idle);
+        inputs[0].done = true;
+        inputs[1].done = true;
+        assert_eq!(coalesce(&inputs), Coalesced::AllDone);
+    }
+}
