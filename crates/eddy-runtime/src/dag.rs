@@ -31,7 +31,20 @@ impl<I, O> VertexRef<I, O> {
     pub fn id(&self) -> usize {
         self.id
     }
+
+    /// The same vertex, for use only as the source of edges: its input type
+    /// is forgotten, its output type kept.
+    pub fn erase_input(self) -> VertexRef<AnyInput, O> {
+        VertexRef {
+            id: self.id,
+            _types: PhantomData,
+        }
+    }
 }
+
+/// The input type of a [`VertexRef`] obtained by
+/// [`erase_input`](VertexRef::erase_input); it has no values.
+pub enum AnyInput {}
 
 type Endpoints = Vec<Box<dyn Any + Send>>;
 

@@ -57,7 +57,7 @@ mod routing;
 mod tasklet;
 mod worker;
 
-pub use dag::{Dag, DagView, VertexRef};
+pub use dag::{AnyInput, Dag, DagView, VertexRef};
 pub use job::{Job, JobConfig, JobStatus};
 pub use metrics::VertexMetrics;
 pub use queue::QueueLimits;

@@ -1,0 +1,280 @@
+//! Keyed processors without windows: rolling aggregation, stateful mapping
+//! with time-to-live, and whole-input (batch) aggregation.
+
+use super::drain_into;
+use eddy_core::{
+    AggregateOperation, Event, Inbox, Outbox, Processor, ProcessorError, Watermark,
+};
+use hashbrown::HashMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::Hash;
+
+/// `rolling_aggregate`: per key, the aggregate of everything so far,
+/// emitted with each event.
+pub struct RollingP<T, K, KF, Op: AggregateOperation<T>> {
+    key_fn: KF,
+    op: Op,
+    state: HashMap<K, Op::Acc>,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, K, KF, Op: AggregateOperation<T>> RollingP<T, K, KF, Op> {
+    /// A rolling aggregation by `key_fn`.
+    pub fn new(key_fn: KF, op: Op) -> Self {
+        RollingP {
+            key_fn,
+            op,
+            state: HashMap::new(),
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T, K, KF, Op> Processor for RollingP<T, K, KF, Op>
+where
+    T: Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    KF: Fn(&T) -> K + Send + 'static,
+    Op: AggregateOperation<T>,
+{
+    type In = Event<T>;
+    type Out = Event<(K, Op::Result)>;
+
+    fn process<O: Outbox<Self::Out>>(
+        &mut self,
+        _ordinal: usize,
+        inbox: &mut Inbox<Event<T>>,
+        outbox: &mut O,
+    ) -> Result<(), ProcessorError> {
+        while outbox.has_room() {
+            let Some(event) = inbox.poll() else { break };
+            let key = (self.key_fn)(&event.value);
+            let op = &self.op;
+            if !self.state.contains_key(&key) {
+                self.state.insert(key.clone(), op.create());
+            }
+            let acc = self.state.get_mut(&key).expect("inserted above");
+            op.accumulate(acc, &event.value);
+            let value = (key, op.export(acc));
+            if outbox.offer(Event { ts: event.ts, value }).is_err() {
+                unreachable!("has_room promised one offer");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-key state of `map_stateful` with the time of its last event.
+struct Entry<S> {
+    state: S,
+    last_ts: i64,
+}
+
+/// `map_stateful`: per key, a state object that a function reads and updates
+/// with each event; state not touched for `ttl_ms` of event time is evicted
+/// (calling `on_evict`) when the watermark passes.
+pub struct MapStatefulP<T, K, S, R, KF, CF, MF, EF> {
+    key_fn: KF,
+    create: CF,
+    map: MF,
+    on_evict: EF,
+    ttl_ms: Option<i64>,
+    states: HashMap<K, Entry<S>>,
+    /// Keys by the event-time bucket in which they may expire. A key is
+    /// filed again only when its expiry moves to a later bucket, so this
+    /// costs no allocation per event; stale filings are skipped on expiry.
+    expiry: BTreeMap<i64, Vec<K>>,
+    pending: VecDeque<Event<R>>,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+/// Expiry bucket granularity as a fraction of the TTL: 1/16 keeps eviction
+/// within 7% of the TTL late while refiling a busy key at most 16 times per
+/// TTL.
+const EXPIRY_BUCKETS_PER_TTL: i64 = 16;
+
+impl<T, K, S, R, KF, CF, MF, EF> MapStatefulP<T, K, S, R, KF, CF, MF, EF> {
+    /// Stateful mapping by `key_fn`; `ttl_ms` of `None` keeps state forever.
+    pub fn new(key_fn: KF, ttl_ms: Option<i64>, create: CF, map: MF, on_evict: EF) -> Self {
+        MapStatefulP {
+            key_fn,
+            create,
+            map,
+            on_evict,
+            ttl_ms,
+            states: HashMap::new(),
+            expiry: BTreeMap::new(),
+            pending: VecDeque::new(),
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T, K, S, R, KF, CF, MF, EF> MapStatefulP<T, K, S, R, KF, CF, MF, EF>
+where
+    K: Hash + Eq + Clone,
+    EF: Fn(S, &K, i64) -> Option<R>,
+{
+    fn bucket(&self, expires_at: i64) -> i64 {
+        let step = (self.ttl_ms.unwrap_or(1) / EXPIRY_BUCKETS_PER_TTL).max(1);
+        expires_at.div_euclid(step) * step + step
+    }
+
+    /// Evicts the state of keys whose last event is more than the TTL behind
+    /// `watermark`.
+    fn evict(&mut self, watermark: i64) {
+        let Some(ttl) = self.ttl_ms else { return };
+        while let Some(entry) = self.expiry.first_entry() {
+            if *entry.key() > watermark {
+                break;
+            }
+            for key in entry.remove() {
+                let expired = self
+                    .states
+                    .get(&key)
+                    .is_some_and(|e| e.last_ts.saturating_add(ttl) < watermark);
+                // Not expired: the key was updated since this filing, and
+                // the update filed it again in its later bucket.
+                if expired {
+                    let e = self.states.remove(&key).expect("checked above");
+                    if let Some(r) = (self.on_evict)(e.state, &key, watermark) {
+                        self.pending.push_back(Event { ts: watermark, value: r });
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T, K, S, R, KF, CF, MF, EF> Processor for MapStatefulP<T, K, S, R, KF, CF, MF, EF>
+where
+    T: Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    S: Send + 'static,
+    R: Clone + Send + 'static,
+    KF: Fn(&T) -> K + Send + 'static,
+    CF: Fn() -> S + Send + 'static,
+    MF: Fn(&mut S, &K, T) -> Option<R> + Send + 'static,
+    EF: Fn(S, &K, i64) -> Option<R> + Send + 'static,
+{
+    type In = Event<T>;
+    type Out = Event<R>;
+
+    fn process<O: Outbox<Event<R>>>(
+        &mut self,
+        _ordinal: usize,
+        inbox: &mut Inbox<Event<T>>,
+        outbox: &mut O,
+    ) -> Result<(), ProcessorError> {
+        while outbox.has_room() {
+            let Some(event) = inbox.poll() else { break };
+            let key = (self.key_fn)(&event.value);
+            if !self.states.contains_key(&key) {
+                let state = (self.create)();
+                self.states.insert(key.clone(), Entry { state, last_ts: i64::MIN });
+            }
+            let entry = self.states.get_mut(&key).expect("inserted above");
+            let old_bucket_ts = entry.last_ts;
+            entry.last_ts = entry.last_ts.max(event.ts);
+            let new_ts = entry.last_ts;
+            let result = (self.map)(&mut entry.state, &key, event.value);
+            if let Some(ttl) = self.ttl_ms {
+                let new_bucket = self.bucket(new_ts.saturating_add(ttl));
+                if old_bucket_ts == i64::MIN || self.bucket(old_bucket_ts.saturating_add(ttl)) != new_bucket {
+                    self.expiry.entry(new_bucket).or_default().push(key);
+                }
+            }
+            if let Some(value) = result {
+                if outbox.offer(Event { ts: event.ts, value }).is_err() {
+                    unreachable!("has_room promised one offer");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn try_process_watermark<O: Outbox<Event<R>>>(
+        &mut self,
+        watermark: Watermark,
+        outbox: &mut O,
+    ) -> Result<bool, ProcessorError> {
+        if self.pending.is_empty() {
+            self.evict(watermark.0);
+        }
+        Ok(drain_into(&mut self.pending, outbox) && outbox.offer_watermark(watermark))
+    }
+}
+
+/// Keyed aggregation over the whole input (a batch): one result per key
+/// when the input ends.
+pub struct GroupAggregateP<T, K, KF, Op: AggregateOperation<T>> {
+    key_fn: KF,
+    op: Op,
+    state: HashMap<K, Op::Acc>,
+    results: Option<hashbrown::hash_map::IntoIter<K, Op::Acc>>,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, K, KF, Op: AggregateOperation<T>> GroupAggregateP<T, K, KF, Op> {
+    /// Aggregation of all input by `key_fn`.
+    pub fn new(key_fn: KF, op: Op) -> Self {
+        GroupAggregateP {
+            key_fn,
+            op,
+            state: HashMap::new(),
+            results: None,
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T, K, KF, Op> Processor for GroupAggregateP<T, K, KF, Op>
+where
+    T: Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    KF: Fn(&T) -> K + Send + 'static,
+    Op: AggregateOperation<T>,
+{
+    type In = Event<T>;
+    type Out = Event<(K, Op::Result)>;
+
+    fn process<O: Outbox<Self::Out>>(
+        &mut self,
+        _ordinal: usize,
+        inbox: &mut Inbox<Event<T>>,
+        _outbox: &mut O,
+    ) -> Result<(), ProcessorError> {
+        while let Some(event) = inbox.poll() {
+            let key = (self.key_fn)(&event.value);
+            let op = &self.op;
+            if !self.state.contains_key(&key) {
+                self.state.insert(key.clone(), op.create());
+            }
+            op.accumulate(self.state.get_mut(&key).expect("inserted above"), &event.value);
+        }
+        Ok(())
+    }
+
+    fn try_process_watermark<O: Outbox<Self::Out>>(
+        &mut self,
+        _watermark: Watermark,
+        _outbox: &mut O,
+    ) -> Result<bool, ProcessorError> {
+        // Results carry no event time: watermarks end here.
+        Ok(true)
+    }
+
+    fn complete<O: Outbox<Self::Out>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
+        let results = self
+            .results
+            .get_or_insert_with(|| std::mem::take(&mut self.state).into_iter());
+        while outbox.has_room() {
+            let Some((key, acc)) = results.next() else { return Ok(true) };
+            let value = (key, self.op.finish(acc));
+            if outbox.offer(Event::untimed(value)).is_err() {
+                unreachable!("has_room promised one offer");
+            }
+        }
+        Ok(false)
+    }
+}

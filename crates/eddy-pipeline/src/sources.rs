@@ -1,0 +1,318 @@
+//! Sources: the processors a pipeline starts from.
+
+use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A source of items of type `Out`: a factory of source processors.
+///
+/// A source processor has no inputs; its [`Processor::complete`] emits the
+/// data and returns `true` only when a batch source is exhausted.
+pub trait Source: Send + Sync + 'static {
+    /// What it emits.
+    type Out: Clone + Send + 'static;
+    /// Its processor.
+    type Processor: Processor<In = (), Out = Event<Self::Out>>;
+    /// A name for the stage, used in metrics and errors.
+    fn name(&self) -> String;
+    /// Fixed number of instances, or `None` for the job's default.
+    fn parallelism(&self) -> Option<usize> {
+        None
+    }
+    /// Creates the processor of one instance.
+    fn create(&self, ctx: &ProcessorContext) -> Self::Processor;
+}
+
+/// Constructors of the built-in sources.
+pub struct Sources;
+
+impl Sources {
+    /// The items of a collection, then done (a batch source).
+    pub fn items<T: Clone + Send + Sync + 'static>(items: Vec<T>) -> ItemsSource<T> {
+        ItemsSource {
+            items: Arc::new(items),
+        }
+    }
+
+    /// An unbounded, deterministic stream: item `n` is `f(n)`. See
+    /// [`GeneratorSource`] for rate limits, bounds and replay.
+    pub fn generator<T, F>(f: F) -> GeneratorSource<F>
+    where
+        T: Clone + Send + 'static,
+        F: Fn(u64) -> T + Clone + Send + Sync + 'static,
+    {
+        GeneratorSource {
+            f,
+            rate_per_sec: None,
+            start_seq: 0,
+            end_seq: None,
+        }
+    }
+
+    /// The lines of a file, then done.
+    pub fn file_lines(path: impl Into<PathBuf>) -> FileSource {
+        FileSource {
+            path: path.into(),
+            tail: false,
+        }
+    }
+
+    /// The lines of a file, including lines appended later, forever (like
+    /// `tail -f`).
+    pub fn tail_file(path: impl Into<PathBuf>) -> FileSource {
+        FileSource {
+            path: path.into(),
+            tail: true,
+        }
+    }
+}
+
+/// See [`Sources::items`].
+pub struct ItemsSource<T> {
+    items: Arc<Vec<T>>,
+}
+
+impl<T: Clone + Send + Sync + 'static> Source for ItemsSource<T> {
+    type Out = T;
+    type Processor = ItemsP<T>;
+    fn name(&self) -> String {
+        "items".into()
+    }
+    fn parallelism(&self) -> Option<usize> {
+        Some(1)
+    }
+    fn create(&self, _ctx: &ProcessorContext) -> ItemsP<T> {
+        ItemsP {
+            items: self.items.clone(),
+            next: 0,
+        }
+    }
+}
+
+/// The processor of [`Sources::items`].
+pub struct ItemsP<T> {
+    items: Arc<Vec<T>>,
+    next: usize,
+}
+
+impl<T: Clone + Send + Sync + 'static> Processor for ItemsP<T> {
+    type In = ();
+    type Out = Event<T>;
+    fn process<O: Outbox<Event<T>>>(
+        &mut self,
+        _: usize,
+        _: &mut Inbox<()>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+    fn complete<O: Outbox<Event<T>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
+        while self.next < self.items.len() && outbox.has_room() {
+            if outbox.offer(Event::untimed(self.items[self.next].clone())).is_err() {
+                unreachable!("has_room promised one offer");
+            }
+            self.next += 1;
+        }
+        Ok(self.next == self.items.len())
+    }
+}
+
+/// See [`Sources::generator`].
+#[derive(Clone)]
+pub struct GeneratorSource<F> {
+    f: F,
+    rate_per_sec: Option<f64>,
+    start_seq: u64,
+    end_seq: Option<u64>,
+}
+
+impl<F> GeneratorSource<F> {
+    /// Emits at most `per_sec` items per second in total (open loop: an
+    /// instance that falls behind catches up as fast as it can).
+    pub fn rate(mut self, per_sec: f64) -> Self {
+        self.rate_per_sec = Some(per_sec);
+        self
+    }
+
+    /// Stops after `count` items in total: a batch source.
+    pub fn limit(mut self, count: u64) -> Self {
+        self.end_seq = Some(self.start_seq + count);
+        self
+    }
+
+    /// Starts at sequence number `seq` (replay from there).
+    pub fn start_at(mut self, seq: u64) -> Self {
+        let count = self.end_seq.map(|e| e - self.start_seq);
+        self.start_seq = seq;
+        self.end_seq = count.map(|c| seq + c);
+        self
+    }
+}
+
+impl<T, F> Source for GeneratorSource<F>
+where
+    T: Clone + Send + 'static,
+    F: Fn(u64) -> T + Clone + Send + Sync + 'static,
+{
+    type Out = T;
+    type Processor = GeneratorP<F>;
+    fn name(&self) -> String {
+        "generator".into()
+    }
+    fn create(&self, ctx: &ProcessorContext) -> GeneratorP<F> {
+        GeneratorP {
+            f: self.f.clone(),
+            next: self.start_seq + ctx.instance as u64,
+            step: ctx.parallelism as u64,
+            start_seq: self.start_seq,
+            end_seq: self.end_seq,
+            rate_per_sec: self.rate_per_sec,
+            started: None,
+        }
+    }
+}
+
+/// The processor of [`Sources::generator`]: instance `i` of `n` emits the
+/// sequence numbers `i, i + n, i + 2n, …`.
+pub struct GeneratorP<F> {
+    f: F,
+    next: u64,
+    step: u64,
+    start_seq: u64,
+    end_seq: Option<u64>,
+    rate_per_sec: Option<f64>,
+    started: Option<Instant>,
+}
+
+impl<F> GeneratorP<F> {
+    /// The first sequence number (of all instances) not yet due by the rate.
+    fn due_seq(&mut self) -> u64 {
+        let Some(rate) = self.rate_per_sec else { return u64::MAX };
+        let started = *self.started.get_or_insert_with(Instant::now);
+        self.start_seq + (started.elapsed().as_secs_f64() * rate) as u64
+    }
+}
+
+impl<T, F> Processor for GeneratorP<F>
+where
+    T: Clone + Send + 'static,
+    F: Fn(u64) -> T + Send + 'static,
+{
+    type In = ();
+    type Out = Event<T>;
+    fn process<O: Outbox<Event<T>>>(
+        &mut self,
+        _: usize,
+        _: &mut Inbox<()>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+    fn complete<O: Outbox<Event<T>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
+        let due = self.due_seq().min(self.end_seq.unwrap_or(u64::MAX));
+        while self.next < due && outbox.has_room() {
+            if outbox.offer(Event::untimed((self.f)(self.next))).is_err() {
+                unreachable!("has_room promised one offer");
+            }
+            self.next += self.step;
+        }
+        Ok(self.end_seq.is_some_and(|end| self.next >= end))
+    }
+}
+
+/// See [`Sources::file_lines`] and [`Sources::tail_file`].
+pub struct FileSource {
+    path: PathBuf,
+    tail: bool,
+}
+
+impl Source for FileSource {
+    type Out = String;
+    type Processor = FileP;
+    fn name(&self) -> String {
+        format!("file:{}", self.path.display())
+    }
+    fn parallelism(&self) -> Option<usize> {
+        Some(1)
+    }
+    fn create(&self, _ctx: &ProcessorContext) -> FileP {
+        FileP {
+            path: self.path.clone(),
+            tail: self.tail,
+            reader: None,
+            line: String::new(),
+        }
+    }
+}
+
+/// How long a tailing file source waits for more data at the end of the
+/// file before it checks again: short enough for interactive latency, long
+/// enough not to spin on an idle file. It has a thread of its own, so the
+/// wait blocks no one else.
+const TAIL_POLL: Duration = Duration::from_millis(20);
+
+/// The processor of the file sources; blocking file I/O, so non-cooperative.
+pub struct FileP {
+    path: PathBuf,
+    tail: bool,
+    reader: Option<BufReader<std::fs::File>>,
+    line: String,
+}
+
+impl Processor for FileP {
+    type In = ();
+    type Out = Event<String>;
+
+    fn is_cooperative(&self) -> bool {
+        false
+    }
+
+    fn init(&mut self, _ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        let file = std::fs::File::open(&self.path).map_err(|e| {
+            ProcessorError::new(format!(
+                "cannot open '{}': {e}; check the path and its permissions",
+                self.path.display()
+            ))
+        })?;
+        self.reader = Some(BufReader::new(file));
+        Ok(())
+    }
+
+    fn process<O: Outbox<Event<String>>>(
+        &mut self,
+        _: usize,
+        _: &mut Inbox<()>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    fn complete<O: Outbox<Event<String>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
+        let reader = self.reader.as_mut().expect("init opened the file");
+        while outbox.has_room() {
+            self.line.clear();
+            let n = reader.read_line(&mut self.line).map_err(|e| {
+                ProcessorError::new(format!("reading '{}' failed: {e}", self.path.display()))
+            })?;
+            if n == 0 || (self.tail && !self.line.ends_with('\n')) {
+                if !self.tail {
+                    return Ok(true);
+                }
+                // A partial last line: read it again whole once it is.
+                let back = -(n as i64);
+                reader
+                    .seek(SeekFrom::Current(back))
+                    .map_err(|e| ProcessorError::new(format!("seek in '{}': {e}", self.path.display())))?;
+                std::thread::sleep(TAIL_POLL);
+                return Ok(false);
+            }
+            let text = self.line.trim_end_matches(['\n', '\r']).to_string();
+            if outbox.offer(Event::untimed(text)).is_err() {
+                unreachable!("has_room promised one offer");
+            }
+        }
+        Ok(false)
+    }
+}
