@@ -1,0 +1,1 @@
+//! Kafka sources and sinks for Eddy pipelines.
