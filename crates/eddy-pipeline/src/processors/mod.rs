@@ -1,9 +1,9 @@
 //! The stateful processors behind the pipeline's stages.
 
-pub(crate) mod join;
-pub(crate) mod keyed;
-pub(crate) mod session;
-pub(crate) mod window;
+pub mod join;
+pub mod keyed;
+pub mod session;
+pub mod window;
 
 use eddy_core::{Event, Outbox};
 use std::collections::VecDeque;

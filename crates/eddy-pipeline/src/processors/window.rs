@@ -127,10 +127,11 @@ where
                 (None, Some(f)) => f,
                 (_, None) => return,
             };
-            self.next_end = Some(next);
             if next > limit {
+                // Not recorded: an event may still open an earlier frame.
                 return;
             }
+            self.next_end = Some(next);
             self.emit_next();
         }
     }
