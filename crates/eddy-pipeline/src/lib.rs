@@ -58,6 +58,15 @@ struct PipelineState {
 }
 
 impl PipelineState {
+    fn empty() -> Self {
+        PipelineState {
+            dag: Dag::new(),
+            errors: Vec::new(),
+            sinks: 0,
+            names: hashbrown::HashMap::new(),
+        }
+    }
+
     /// `base`, or `base-2`, `base-3`… if taken: vertex names stay unique.
     fn unique_name(&mut self, base: &str) -> String {
         let n = self.names.entry(base.to_string()).or_insert(0);
@@ -88,12 +97,7 @@ impl Pipeline {
     /// An empty pipeline.
     pub fn new() -> Self {
         Pipeline {
-            state: Rc::new(RefCell::new(PipelineState {
-                dag: Dag::new(),
-                errors: Vec::new(),
-                sinks: 0,
-                names: hashbrown::HashMap::new(),
-            })),
+            state: Rc::new(RefCell::new(PipelineState::empty())),
         }
     }
 
@@ -105,13 +109,8 @@ impl Pipeline {
 
 impl IntoDag for Pipeline {
     fn into_dag(self) -> Result<Dag, EddyError> {
-        let state = Rc::try_unwrap(self.state).map_err(|_| {
-            EddyError::InvalidJob(
-                "a stage of this pipeline was not written to a sink: end every stage with write_to"
-                    .into(),
-            )
-        })?;
-        let mut state = state.into_inner();
+        // Stages still held elsewhere (a `Shared`) keep an empty pipeline.
+        let mut state = self.state.replace(PipelineState::empty());
         if let Some(e) = state.errors.drain(..).next() {
             return Err(e);
         }

@@ -46,6 +46,7 @@ impl Sources {
         GeneratorSource {
             f,
             rate_per_sec: None,
+            anchor_epoch_ms: None,
             start_seq: 0,
             end_seq: None,
         }
@@ -124,6 +125,7 @@ impl<T: Clone + Send + Sync + 'static> Processor for ItemsP<T> {
 pub struct GeneratorSource<F> {
     f: F,
     rate_per_sec: Option<f64>,
+    anchor_epoch_ms: Option<i64>,
     start_seq: u64,
     end_seq: Option<u64>,
 }
@@ -133,6 +135,14 @@ impl<F> GeneratorSource<F> {
     /// instance that falls behind catches up as fast as it can).
     pub fn rate(mut self, per_sec: f64) -> Self {
         self.rate_per_sec = Some(per_sec);
+        self
+    }
+
+    /// Schedules item `start_seq` at this wall-clock time (ms since the
+    /// epoch) instead of at the first call, so that an item's scheduled
+    /// time is known outside the job (latency measurements).
+    pub fn anchored_at_epoch_ms(mut self, epoch_ms: i64) -> Self {
+        self.anchor_epoch_ms = Some(epoch_ms);
         self
     }
 
@@ -169,6 +179,7 @@ where
             start_seq: self.start_seq,
             end_seq: self.end_seq,
             rate_per_sec: self.rate_per_sec,
+            anchor_epoch_ms: self.anchor_epoch_ms,
             started: None,
         }
     }
@@ -183,6 +194,7 @@ pub struct GeneratorP<F> {
     start_seq: u64,
     end_seq: Option<u64>,
     rate_per_sec: Option<f64>,
+    anchor_epoch_ms: Option<i64>,
     started: Option<Instant>,
 }
 
@@ -190,8 +202,17 @@ impl<F> GeneratorP<F> {
     /// The first sequence number (of all instances) not yet due by the rate.
     fn due_seq(&mut self) -> u64 {
         let Some(rate) = self.rate_per_sec else { return u64::MAX };
-        let started = *self.started.get_or_insert_with(Instant::now);
-        self.start_seq + (started.elapsed().as_secs_f64() * rate) as u64
+        let elapsed_secs = match self.anchor_epoch_ms {
+            Some(anchor) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0);
+                (now - anchor as f64 / 1000.0).max(0.0)
+            }
+            None => self.started.get_or_insert_with(Instant::now).elapsed().as_secs_f64(),
+        };
+        self.start_seq + (elapsed_secs * rate) as u64
     }
 }
 

@@ -1,0 +1,1 @@
+//! The NEXMark benchmark for Eddy.
