@@ -310,7 +310,11 @@ where
     V: PartialOrd + 'static,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
-    TopN { n, key, _v: PhantomData }
+    TopN {
+        n,
+        key,
+        _v: PhantomData,
+    }
 }
 
 /// See [`top_n`].

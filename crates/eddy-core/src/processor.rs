@@ -81,7 +81,10 @@ pub trait Processor: Send + 'static {
     /// Called in every round in which the processor got no input: the place
     /// for timers and wall-clock work (early window results, idle timeouts).
     /// Returns `false` to be called again before any input.
-    fn try_process<O: Outbox<Self::Out>>(&mut self, _outbox: &mut O) -> Result<bool, ProcessorError> {
+    fn try_process<O: Outbox<Self::Out>>(
+        &mut self,
+        _outbox: &mut O,
+    ) -> Result<bool, ProcessorError> {
         Ok(true)
     }
 

@@ -87,9 +87,9 @@ impl WindowDefinition {
             WindowKind::Tumbling { size_ms } if size_ms <= 0 => {
                 Err("tumbling window size must be at least 1 ms".into())
             }
-            WindowKind::Sliding { size_ms, slide_ms } if slide_ms <= 0 || size_ms <= 0 => Err(
-                "sliding window size and slide must be at least 1 ms".into(),
-            ),
+            WindowKind::Sliding { size_ms, slide_ms } if slide_ms <= 0 || size_ms <= 0 => {
+                Err("sliding window size and slide must be at least 1 ms".into())
+            }
             WindowKind::Sliding { size_ms, slide_ms } if size_ms % slide_ms != 0 => Err(format!(
                 "sliding window size ({size_ms} ms) must be a multiple of the slide ({slide_ms} ms)"
             )),

@@ -111,7 +111,10 @@ impl<T: Clone + Send + Sync + 'static> Processor for ItemsP<T> {
     }
     fn complete<O: Outbox<Event<T>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
         while self.next < self.items.len() && outbox.has_room() {
-            if outbox.offer(Event::untimed(self.items[self.next].clone())).is_err() {
+            if outbox
+                .offer(Event::untimed(self.items[self.next].clone()))
+                .is_err()
+            {
                 unreachable!("has_room promised one offer");
             }
             self.next += 1;
@@ -201,7 +204,9 @@ pub struct GeneratorP<F> {
 impl<F> GeneratorP<F> {
     /// The first sequence number (of all instances) not yet due by the rate.
     fn due_seq(&mut self) -> u64 {
-        let Some(rate) = self.rate_per_sec else { return u64::MAX };
+        let Some(rate) = self.rate_per_sec else {
+            return u64::MAX;
+        };
         let elapsed_secs = match self.anchor_epoch_ms {
             Some(anchor) => {
                 let now = std::time::SystemTime::now()
@@ -210,7 +215,11 @@ impl<F> GeneratorP<F> {
                     .unwrap_or(0.0);
                 (now - anchor as f64 / 1000.0).max(0.0)
             }
-            None => self.started.get_or_insert_with(Instant::now).elapsed().as_secs_f64(),
+            None => self
+                .started
+                .get_or_insert_with(Instant::now)
+                .elapsed()
+                .as_secs_f64(),
         };
         self.start_seq + (elapsed_secs * rate) as u64
     }
@@ -310,7 +319,10 @@ impl Processor for FileP {
         Ok(())
     }
 
-    fn complete<O: Outbox<Event<String>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
+    fn complete<O: Outbox<Event<String>>>(
+        &mut self,
+        outbox: &mut O,
+    ) -> Result<bool, ProcessorError> {
         let reader = self.reader.as_mut().expect("init opened the file");
         while outbox.has_room() {
             self.line.clear();
@@ -323,9 +335,9 @@ impl Processor for FileP {
                 }
                 // A partial last line: read it again whole once it is.
                 let back = -(n as i64);
-                reader
-                    .seek(SeekFrom::Current(back))
-                    .map_err(|e| ProcessorError::new(format!("seek in '{}': {e}", self.path.display())))?;
+                reader.seek(SeekFrom::Current(back)).map_err(|e| {
+                    ProcessorError::new(format!("seek in '{}': {e}", self.path.display()))
+                })?;
                 std::thread::sleep(TAIL_POLL);
                 return Ok(false);
             }

@@ -166,17 +166,24 @@ impl<U: Upstream> StreamStage<U, Identity> {
 }
 
 /// The source stage type `Pipeline::read_from` returns.
-pub type SourceStage<S> = StreamStage<
-    ProcessorUpstream<<S as Source>::Processor, Box<dyn Fn(&ProcessorContext) -> <S as Source>::Processor + Send + Sync>>,
-    Identity,
->;
+pub type SourceStage<S> =
+    StreamStage<ProcessorUpstream<<S as Source>::Processor, SourceSupplier<S>>, Identity>;
+
+/// Creates the processor of one source instance.
+pub type SourceSupplier<S> =
+    Box<dyn Fn(&ProcessorContext) -> <S as Source>::Processor + Send + Sync>;
+
+/// The result of co-grouping: per key and window, one result per input.
+pub type CoGrouped<K, A, B> = WindowResult<K, (A, B)>;
+
+/// Per key and window, the events of both inputs of a windowed join.
+pub type JoinedLists<K, L, R> = CoGrouped<K, Vec<L>, Vec<R>>;
 
 pub(crate) fn source_stage<S: Source>(pipeline: Pipeline, source: S) -> SourceStage<S> {
     let name = source.name();
     let parallelism = source.parallelism();
     let source = Arc::new(source);
-    let supplier: Box<dyn Fn(&ProcessorContext) -> S::Processor + Send + Sync> =
-        Box::new(move |ctx| source.create(ctx));
+    let supplier: SourceSupplier<S> = Box::new(move |ctx| source.create(ctx));
     let mut up = upstream(&name, supplier, Vec::new());
     up.parallelism = parallelism;
     StreamStage::new(pipeline, up)
@@ -282,7 +289,10 @@ impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
     }
 
     /// Merges this stream with another of the same type.
-    pub fn merge<U2, C2>(self, other: StreamStage<U2, C2>) -> StreamStage<impl Upstream<Out = C::Out>, Identity>
+    pub fn merge<U2, C2>(
+        self,
+        other: StreamStage<U2, C2>,
+    ) -> StreamStage<impl Upstream<Out = C::Out>, Identity>
     where
         U2: Upstream,
         C2: Transform<U2::Out, Out = C::Out>,
@@ -297,7 +307,11 @@ impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
                 priority: 0,
             })
             .collect();
-        let up = upstream("merge", |_: &ProcessorContext| PassThrough::<C::Out>::new(), inputs);
+        let up = upstream(
+            "merge",
+            |_: &ProcessorContext| PassThrough::<C::Out>::new(),
+            inputs,
+        );
         StreamStage::new(pipeline, up)
     }
 
@@ -316,10 +330,7 @@ impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
 
     /// Windows the whole stream (not keyed): the results have key `()`, and
     /// one instance computes them.
-    pub fn window(
-        self,
-        definition: WindowDefinition,
-    ) -> WindowStage<U, C, fn(&C::Out)> {
+    pub fn window(self, definition: WindowDefinition) -> WindowStage<U, C, fn(&C::Out)> {
         fn unit<T>(_: &T) {}
         let mut keyed = self.grouping_key(unit::<C::Out> as fn(&C::Out));
         keyed.single_instance = true;
@@ -459,7 +470,10 @@ where
 
     /// Per key, the aggregate of all events so far, emitted with each event
     /// as `(key, result)`.
-    pub fn rolling_aggregate<Op>(self, op: Op) -> StreamStage<impl Upstream<Out = (K, Op::Result)>, Identity>
+    pub fn rolling_aggregate<Op>(
+        self,
+        op: Op,
+    ) -> StreamStage<impl Upstream<Out = (K, Op::Result)>, Identity>
     where
         Op: AggregateOperation<C::Out>,
     {
@@ -474,7 +488,10 @@ where
 
     /// Per key, the aggregate of the whole input, emitted as `(key, result)`
     /// when the input ends (for batch jobs).
-    pub fn aggregate<Op>(self, op: Op) -> StreamStage<impl Upstream<Out = (K, Op::Result)>, Identity>
+    pub fn aggregate<Op>(
+        self,
+        op: Op,
+    ) -> StreamStage<impl Upstream<Out = (K, Op::Result)>, Identity>
     where
         Op: AggregateOperation<C::Out>,
     {
@@ -510,7 +527,13 @@ where
         let up = upstream(
             "map-stateful",
             move |_: &ProcessorContext| {
-                MapStatefulP::new(key_fn.clone(), ttl_ms, create.clone(), map.clone(), on_evict.clone())
+                MapStatefulP::new(
+                    key_fn.clone(),
+                    ttl_ms,
+                    create.clone(),
+                    map.clone(),
+                    on_evict.clone(),
+                )
             },
             inputs,
         );
@@ -546,7 +569,10 @@ where
     }
 
     /// Aggregates each window per key into a [`WindowResult`].
-    pub fn aggregate<Op>(self, op: Op) -> StreamStage<impl Upstream<Out = WindowResult<K, Op::Result>>, Identity>
+    pub fn aggregate<Op>(
+        self,
+        op: Op,
+    ) -> StreamStage<impl Upstream<Out = WindowResult<K, Op::Result>>, Identity>
     where
         Op: AggregateOperation<C::Out>,
     {
@@ -565,7 +591,7 @@ where
         other: KeyedStage<U2, C2, KF2>,
         left: A,
         right: B,
-    ) -> StreamStage<impl Upstream<Out = WindowResult<K, (A::Result, B::Result)>>, Identity>
+    ) -> StreamStage<impl Upstream<Out = CoGrouped<K, A::Result, B::Result>>, Identity>
     where
         U2: Upstream,
         C2: Transform<U2::Out>,
@@ -604,13 +630,16 @@ where
 
     /// Joins this stream with `other` per key and window: `joiner` is
     /// called for every pair of events of the same key in the same window.
+    // The chain type stays open so that the stages after the join fuse
+    // into the window vertex; naming it is what makes the type long.
+    #[allow(clippy::type_complexity)]
     pub fn join<U2, C2, KF2, R, J>(
         self,
         other: KeyedStage<U2, C2, KF2>,
         joiner: J,
     ) -> StreamStage<
-        impl Upstream<Out = WindowResult<K, (Vec<C::Out>, Vec<C2::Out>)>>,
-        impl Transform<WindowResult<K, (Vec<C::Out>, Vec<C2::Out>)>, Out = R>,
+        impl Upstream<Out = JoinedLists<K, C::Out, C2::Out>>,
+        impl Transform<JoinedLists<K, C::Out, C2::Out>, Out = R>,
     >
     where
         U2: Upstream,
@@ -620,7 +649,7 @@ where
         J: Fn(&C::Out, &C2::Out) -> R + Clone + Send + Sync + 'static,
     {
         self.co_group(other, agg::to_list(), agg::to_list())
-            .flat_map(move |w: WindowResult<K, (Vec<C::Out>, Vec<C2::Out>)>| {
+            .flat_map(move |w: JoinedLists<K, C::Out, C2::Out>| {
                 let (lefts, rights) = w.value;
                 let mut out = Vec::with_capacity(lefts.len() * rights.len());
                 for l in &lefts {
@@ -649,7 +678,10 @@ where
     KF: Fn(&C::Out) -> K + Clone + Send + Sync + 'static,
 {
     /// Aggregates each window per key into a [`WindowResult`].
-    pub fn aggregate<Op>(self, op: Op) -> StreamStage<impl Upstream<Out = WindowResult<K, Op::Result>>, Identity>
+    pub fn aggregate<Op>(
+        self,
+        op: Op,
+    ) -> StreamStage<impl Upstream<Out = WindowResult<K, Op::Result>>, Identity>
     where
         Op: AggregateOperation<C::Out>,
     {

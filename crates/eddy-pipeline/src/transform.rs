@@ -6,9 +6,7 @@
 //! [`Fused`] wrapper: no queue, no allocation and no dynamic call between a
 //! source and its `map` and `filter`.
 
-use eddy_core::{
-    Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError, Watermark,
-};
+use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError, Watermark};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -91,7 +89,9 @@ impl<I, A: Transform<I>, B: Transform<A::Out>> Transform<I> for Then<A, B> {
 #[derive(Clone)]
 pub struct Map<F>(pub(crate) F);
 
-impl<I, O: Clone + Send + 'static, F: Fn(I) -> O + Clone + Send + Sync + 'static> Transform<I> for Map<F> {
+impl<I, O: Clone + Send + 'static, F: Fn(I) -> O + Clone + Send + Sync + 'static> Transform<I>
+    for Map<F>
+{
     type Out = O;
     #[inline]
     fn apply<E: FnMut(Event<O>)>(&mut self, event: Event<I>, emit: &mut E) {
@@ -106,7 +106,9 @@ impl<I, O: Clone + Send + 'static, F: Fn(I) -> O + Clone + Send + Sync + 'static
 #[derive(Clone)]
 pub struct Filter<F>(pub(crate) F);
 
-impl<I: Clone + Send + 'static, F: Fn(&I) -> bool + Clone + Send + Sync + 'static> Transform<I> for Filter<F> {
+impl<I: Clone + Send + 'static, F: Fn(&I) -> bool + Clone + Send + Sync + 'static> Transform<I>
+    for Filter<F>
+{
     type Out = I;
     #[inline]
     fn apply<E: FnMut(Event<I>)>(&mut self, event: Event<I>, emit: &mut E) {
@@ -140,7 +142,9 @@ where
 #[derive(Clone)]
 pub struct Peek<F>(pub(crate) F);
 
-impl<I: Clone + Send + 'static, F: Fn(&I) + Clone + Send + Sync + 'static> Transform<I> for Peek<F> {
+impl<I: Clone + Send + 'static, F: Fn(&I) + Clone + Send + Sync + 'static> Transform<I>
+    for Peek<F>
+{
     type Out = I;
     #[inline]
     fn apply<E: FnMut(Event<I>)>(&mut self, event: Event<I>, emit: &mut E) {
@@ -206,7 +210,9 @@ impl<F> Timestamps<F> {
     }
 }
 
-impl<I: Clone + Send + 'static, F: Fn(&I) -> i64 + Clone + Send + Sync + 'static> Transform<I> for Timestamps<F> {
+impl<I: Clone + Send + 'static, F: Fn(&I) -> i64 + Clone + Send + Sync + 'static> Transform<I>
+    for Timestamps<F>
+{
     type Out = I;
     const GENERATES_WATERMARKS: bool = true;
     #[inline]
@@ -404,7 +410,10 @@ where
         Ok(done)
     }
 
-    fn try_process<B: Outbox<Self::Out>>(&mut self, outbox: &mut B) -> Result<bool, ProcessorError> {
+    fn try_process<B: Outbox<Self::Out>>(
+        &mut self,
+        outbox: &mut B,
+    ) -> Result<bool, ProcessorError> {
         if !self.drain(outbox) {
             return Ok(false);
         }

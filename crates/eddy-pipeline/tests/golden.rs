@@ -15,7 +15,11 @@ fn transactions(n: u64) -> Vec<Txn> {
     (0..n)
         .map(|i| {
             let jitter = ((i * 7919) % 4) as i64 * 10;
-            ((i % 50) as u32, ((i * 7919) % 1000) as i64, i as i64 * 5 - jitter)
+            (
+                (i % 50) as u32,
+                ((i * 7919) % 1000) as i64,
+                i as i64 * 5 - jitter,
+            )
         })
         .collect()
 }
@@ -59,9 +63,12 @@ fn when_tumbling_sum_at_two_parallelisms_then_same_windows_as_computed_directly(
     });
     let mut expected = std::collections::BTreeMap::new();
     for (card, amount, ts) in transactions(20_000) {
-        *expected.entry((card, ts.div_euclid(1000) * 1000)).or_insert(0) += amount;
+        *expected
+            .entry((card, ts.div_euclid(1000) * 1000))
+            .or_insert(0) += amount;
     }
-    let expected: Vec<(u32, i64, i64)> = expected.into_iter().map(|((c, s), v)| (c, s, v)).collect();
+    let expected: Vec<(u32, i64, i64)> =
+        expected.into_iter().map(|((c, s), v)| (c, s, v)).collect();
     assert_same_items(&out, &expected, "tumbling sum vs direct computation");
 }
 
@@ -71,7 +78,10 @@ fn when_sliding_and_session_windows_at_two_parallelisms_then_same_results() {
         p.read_from(Sources::items(transactions(10_000)))
             .with_timestamps(|t| t.2, Duration::from_millis(50))
             .grouping_key(|t| t.0 % 7)
-            .window(WindowDefinition::sliding(Duration::from_millis(500), Duration::from_millis(100)))
+            .window(WindowDefinition::sliding(
+                Duration::from_millis(500),
+                Duration::from_millis(100),
+            ))
             .aggregate(agg::count().and(agg::max(|t: &Txn| t.1)))
             .write_to(sink);
     });
@@ -122,9 +132,16 @@ fn when_keyed_state_at_two_parallelisms_then_same_results() {
 #[test]
 fn when_joins_at_two_parallelisms_then_same_results() {
     golden("hash join", |p, sink| {
-        let cards = p.read_from(Sources::items((0..40u32).map(|c| (c, format!("owner-{c}"))).collect()));
+        let cards = p.read_from(Sources::items(
+            (0..40u32).map(|c| (c, format!("owner-{c}"))).collect(),
+        ));
         p.read_from(Sources::items(transactions(5_000)))
-            .hash_join(cards, |t| t.0, |c| c.0, |t, c| c.map(|c| (c.1.clone(), t.1)))
+            .hash_join(
+                cards,
+                |t| t.0,
+                |c| c.0,
+                |t, c| c.map(|c| (c.1.clone(), t.1)),
+            )
             .write_to(sink);
     });
     golden("windowed co-group and join", |p, sink| {

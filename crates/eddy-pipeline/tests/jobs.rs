@@ -1,7 +1,9 @@
 //! Jobs end to end: completion, cancellation, failures, metrics,
 //! backpressure, watermark coalescing and the file connectors.
 
-use eddy_core::{EddyError, Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError, Watermark};
+use eddy_core::{
+    EddyError, Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError, Watermark,
+};
 use eddy_pipeline::{agg, EventTimePolicy, Pipeline, Sinks, Source, Sources, WindowDefinition};
 use eddy_runtime::{Eddy, EddyConfig, JobConfig, JobStatus};
 use std::time::Duration;
@@ -36,9 +38,19 @@ fn when_user_code_panics_then_job_fails_naming_the_stage() {
     let (sink, _out) = Sinks::collect();
     p.read_from(Sources::generator(|n| n).limit(1000))
         .named("numbers")
-        .map(|n| if n == 500 { panic!("bad number {n}") } else { n })
+        .map(|n| {
+            if n == 500 {
+                panic!("bad number {n}")
+            } else {
+                n
+            }
+        })
         .write_to(sink);
-    let err = eddy().submit(p, JobConfig::default()).unwrap().join().unwrap_err();
+    let err = eddy()
+        .submit(p, JobConfig::default())
+        .unwrap()
+        .join()
+        .unwrap_err();
     match err {
         EddyError::StageFailed { stage, cause } => {
             assert!(stage.starts_with("numbers"), "{stage}");
@@ -78,7 +90,10 @@ fn when_window_definition_invalid_then_submit_names_it() {
     p.read_from(Sources::items(vec![1u32]))
         .with_timestamps(|_| 0, Duration::ZERO)
         .grouping_key(|x| *x)
-        .window(WindowDefinition::sliding(Duration::from_millis(10), Duration::from_millis(3)))
+        .window(WindowDefinition::sliding(
+            Duration::from_millis(10),
+            Duration::from_millis(3),
+        ))
         .aggregate(agg::count())
         .write_to(sink);
     let err = eddy().submit(p, JobConfig::default()).unwrap_err();
@@ -115,7 +130,12 @@ impl Processor for SlowSinkP {
     fn is_cooperative(&self) -> bool {
         false
     }
-    fn process<O: Outbox<()>>(&mut self, _: usize, inbox: &mut Inbox<Event<u64>>, _: &mut O) -> Result<(), ProcessorError> {
+    fn process<O: Outbox<()>>(
+        &mut self,
+        _: usize,
+        inbox: &mut Inbox<Event<u64>>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
         std::thread::sleep(Duration::from_micros(200));
         while inbox.poll().is_some() {}
         Ok(())
@@ -135,7 +155,8 @@ impl eddy_pipeline::Sink<u64> for SlowSink {
 #[test]
 fn when_sink_is_slow_then_queues_stay_within_their_bound() {
     let p = Pipeline::new();
-    p.read_from(Sources::generator(|n| n).limit(300_000)).write_to(SlowSink);
+    p.read_from(Sources::generator(|n| n).limit(300_000))
+        .write_to(SlowSink);
     let eddy = eddy();
     let job = eddy.submit(p, JobConfig::default().parallelism(1)).unwrap();
     let mut max_fill = 0.0f64;
@@ -145,7 +166,10 @@ fn when_sink_is_slow_then_queues_stay_within_their_bound() {
             assert!(m.queue_items <= m.queue_capacity + 1024, "{m:?}");
         }
     }
-    assert!(max_fill > 0.5, "the slow sink should have filled its queue (max fill {max_fill})");
+    assert!(
+        max_fill > 0.5,
+        "the slow sink should have filled its queue (max fill {max_fill})"
+    );
 }
 
 /// A source that emits its watermarks in a given order, to break the law.
@@ -156,7 +180,12 @@ struct BackwardsP(usize);
 impl Processor for BackwardsP {
     type In = ();
     type Out = Event<u8>;
-    fn process<O: Outbox<Event<u8>>>(&mut self, _: usize, _: &mut Inbox<()>, _: &mut O) -> Result<(), ProcessorError> {
+    fn process<O: Outbox<Event<u8>>>(
+        &mut self,
+        _: usize,
+        _: &mut Inbox<()>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
         Ok(())
     }
     fn complete<O: Outbox<Event<u8>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
@@ -187,7 +216,11 @@ fn when_watermark_goes_back_then_job_fails_with_the_law() {
     let p = Pipeline::new();
     let (sink, _) = Sinks::collect();
     p.read_from(BackwardsSource).rebalance().write_to(sink);
-    let err = eddy().submit(p, JobConfig::default()).unwrap().join().unwrap_err();
+    let err = eddy()
+        .submit(p, JobConfig::default())
+        .unwrap()
+        .join()
+        .unwrap_err();
     assert!(err.to_string().contains("watermark went back"), "{err}");
 }
 
@@ -200,7 +233,10 @@ fn when_one_stream_idle_then_merged_watermark_follows_the_other() {
     let a = p
         .read_from(Sources::generator(move |n| (0u8, start + n as i64)).rate(2000.0))
         .set_local_parallelism(1)
-        .with_timestamps(|e| e.1, EventTimePolicy::lag(Duration::ZERO).idle_timeout(Duration::from_millis(50)));
+        .with_timestamps(
+            |e| e.1,
+            EventTimePolicy::lag(Duration::ZERO).idle_timeout(Duration::from_millis(50)),
+        );
     // B keeps running but lets only its first event through.
     let b = p
         .read_from(Sources::generator(move |n| (1u8, start, n)).rate(1000.0))
@@ -227,7 +263,10 @@ fn when_one_stream_idle_then_merged_watermark_follows_the_other() {
     job.cancel();
     let _ = job.join();
     let results = out.take();
-    assert!(results.len() >= 3, "windows should close while B is silent: {results:?}");
+    assert!(
+        results.len() >= 3,
+        "windows should close while B is silent: {results:?}"
+    );
 }
 
 #[test]
@@ -266,7 +305,10 @@ fn when_lines_appended_then_tailing_source_emits_them() {
     p.read_from(Sources::tail_file(&path)).write_to(sink);
     let e = eddy();
     let job = e.submit(p, JobConfig::default()).unwrap();
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     write!(f, "second\nthi").unwrap();
     f.flush().unwrap();
     std::thread::sleep(Duration::from_millis(100));
@@ -285,7 +327,15 @@ fn when_lines_appended_then_tailing_source_emits_them() {
 fn when_file_missing_then_job_fails_naming_the_path() {
     let p = Pipeline::new();
     let (sink, _) = Sinks::collect();
-    p.read_from(Sources::file_lines("/nonexistent/eddy/input.txt")).write_to(sink);
-    let err = eddy().submit(p, JobConfig::default()).unwrap().join().unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/eddy/input.txt"), "{err}");
+    p.read_from(Sources::file_lines("/nonexistent/eddy/input.txt"))
+        .write_to(sink);
+    let err = eddy()
+        .submit(p, JobConfig::default())
+        .unwrap()
+        .join()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/eddy/input.txt"),
+        "{err}"
+    );
 }

@@ -15,6 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 type Ev = Event<(u8, i64)>;
+/// Window start, end and key.
+type WindowId = (i64, i64, u8);
+/// Sum and count of a window.
+type SumCount = (i64, i64);
+/// The key function of the tests.
+type KeyFn = fn(&(u8, i64)) -> u8;
 
 fn ev(ts: i64, key: u8, value: i64) -> TestInput<Ev> {
     TestInput::Item(Event {
@@ -56,9 +62,15 @@ fn when_watermark_passes_tumbling_window_then_it_is_emitted_before_the_watermark
         TestInput::Watermark(20),
     ])
     .expect_output(vec![
-        TestOutput::Item(Event { ts: 9, value: result(0, 10, 1, 11) }),
+        TestOutput::Item(Event {
+            ts: 9,
+            value: result(0, 10, 1, 11),
+        }),
         TestOutput::Watermark(10),
-        TestOutput::Item(Event { ts: 19, value: result(10, 20, 1, 8) }),
+        TestOutput::Item(Event {
+            ts: 19,
+            value: result(10, 20, 1, 8),
+        }),
         TestOutput::Watermark(20),
     ]);
 }
@@ -78,10 +90,24 @@ fn when_event_below_watermark_then_it_is_late_and_dropped() {
             })),
         )
     })
-    .input(vec![ev(11, 1, 0), TestInput::Watermark(10), ev(5, 1, 0), ev(12, 1, 0)])
+    .input(vec![
+        ev(11, 1, 0),
+        TestInput::Watermark(10),
+        ev(5, 1, 0),
+        ev(12, 1, 0),
+    ])
     .expect_output(vec![
         TestOutput::Watermark(10),
-        TestOutput::Item(Event { ts: 19, value: WindowResult { start: 10, end: 20, key: 1, value: 2, is_early: false } }),
+        TestOutput::Item(Event {
+            ts: 19,
+            value: WindowResult {
+                start: 10,
+                end: 20,
+                key: 1,
+                value: 2,
+                is_early: false,
+            },
+        }),
     ]);
     // Once per harness run (roomy and starved).
     assert_eq!(late.load(Ordering::Relaxed), 2);
@@ -100,21 +126,81 @@ fn when_sliding_window_then_each_event_counts_in_every_window_covering_it() {
     .input(vec![ev(5, 1, 0), ev(15, 1, 0), ev(16, 1, 0)])
     .disregard_order()
     .expect_output(vec![
-        TestOutput::Item(Event { ts: 9, value: WindowResult { start: -10, end: 10, key: 1, value: 1, is_early: false } }),
-        TestOutput::Item(Event { ts: 19, value: WindowResult { start: 0, end: 20, key: 1, value: 3, is_early: false } }),
-        TestOutput::Item(Event { ts: 29, value: WindowResult { start: 10, end: 30, key: 1, value: 2, is_early: false } }),
+        TestOutput::Item(Event {
+            ts: 9,
+            value: WindowResult {
+                start: -10,
+                end: 10,
+                key: 1,
+                value: 1,
+                is_early: false,
+            },
+        }),
+        TestOutput::Item(Event {
+            ts: 19,
+            value: WindowResult {
+                start: 0,
+                end: 20,
+                key: 1,
+                value: 3,
+                is_early: false,
+            },
+        }),
+        TestOutput::Item(Event {
+            ts: 29,
+            value: WindowResult {
+                start: 10,
+                end: 30,
+                key: 1,
+                value: 2,
+                is_early: false,
+            },
+        }),
     ]);
 }
 
 #[test]
 fn when_events_within_gap_then_one_session_else_two() {
     TestSupport::verify(|| SessionWindowP::new(10, key_of, agg::count(), None))
-        .input(vec![ev(1, 1, 0), ev(8, 1, 0), ev(30, 1, 0), ev(2, 2, 0), TestInput::Watermark(100)])
+        .input(vec![
+            ev(1, 1, 0),
+            ev(8, 1, 0),
+            ev(30, 1, 0),
+            ev(2, 2, 0),
+            TestInput::Watermark(100),
+        ])
         .disregard_order()
         .expect_output(vec![
-            TestOutput::Item(Event { ts: 17, value: WindowResult { start: 1, end: 18, key: 1, value: 2, is_early: false } }),
-            TestOutput::Item(Event { ts: 39, value: WindowResult { start: 30, end: 40, key: 1, value: 1, is_early: false } }),
-            TestOutput::Item(Event { ts: 11, value: WindowResult { start: 2, end: 12, key: 2, value: 1, is_early: false } }),
+            TestOutput::Item(Event {
+                ts: 17,
+                value: WindowResult {
+                    start: 1,
+                    end: 18,
+                    key: 1,
+                    value: 2,
+                    is_early: false,
+                },
+            }),
+            TestOutput::Item(Event {
+                ts: 39,
+                value: WindowResult {
+                    start: 30,
+                    end: 40,
+                    key: 1,
+                    value: 1,
+                    is_early: false,
+                },
+            }),
+            TestOutput::Item(Event {
+                ts: 11,
+                value: WindowResult {
+                    start: 2,
+                    end: 12,
+                    key: 2,
+                    value: 1,
+                    is_early: false,
+                },
+            }),
         ]);
 }
 
@@ -123,9 +209,18 @@ fn when_rolling_aggregate_then_each_event_emits_running_result() {
     TestSupport::verify(|| RollingP::new(key_of, agg::sum_i64(|e: &(u8, i64)| e.1)))
         .input(vec![ev(1, 1, 5), ev(2, 2, 1), ev(3, 1, 2)])
         .expect_output(vec![
-            TestOutput::Item(Event { ts: 1, value: (1, 5) }),
-            TestOutput::Item(Event { ts: 2, value: (2, 1) }),
-            TestOutput::Item(Event { ts: 3, value: (1, 7) }),
+            TestOutput::Item(Event {
+                ts: 1,
+                value: (1, 5),
+            }),
+            TestOutput::Item(Event {
+                ts: 2,
+                value: (2, 1),
+            }),
+            TestOutput::Item(Event {
+                ts: 3,
+                value: (1, 7),
+            }),
         ]);
 }
 
@@ -155,7 +250,10 @@ fn when_key_idle_longer_than_ttl_then_state_evicted_with_on_evict_output() {
         TestOutput::Item(Event { ts: 50, value: 10 }),
         TestOutput::Watermark(120),
         TestOutput::Item(Event { ts: 130, value: 11 }),
-        TestOutput::Item(Event { ts: 1000, value: -11 }),
+        TestOutput::Item(Event {
+            ts: 1000,
+            value: -11,
+        }),
         TestOutput::Watermark(1000),
     ]);
 }
@@ -163,8 +261,18 @@ fn when_key_idle_longer_than_ttl_then_state_evicted_with_on_evict_output() {
 #[test]
 fn when_side_input_first_then_stream_items_are_enriched() {
     type In = Event<Either<(u8, i64), (u8, &'static str)>>;
-    let side = |k: u8, name: &'static str| TestInput::Item(In { ts: 0, value: Either::Right((k, name)) });
-    let main = |k: u8, v: i64| TestInput::Item(In { ts: 1, value: Either::Left((k, v)) });
+    let side = |k: u8, name: &'static str| {
+        TestInput::Item(In {
+            ts: 0,
+            value: Either::Right((k, name)),
+        })
+    };
+    let main = |k: u8, v: i64| {
+        TestInput::Item(In {
+            ts: 1,
+            value: Either::Left((k, v)),
+        })
+    };
     TestSupport::verify(|| {
         HashJoinP::new(
             |m: &(u8, i64)| m.0,
@@ -172,10 +280,22 @@ fn when_side_input_first_then_stream_items_are_enriched() {
             |m: (u8, i64), s: Option<&(u8, &'static str)>| s.map(|s| (s.1, m.1)),
         )
     })
-    .input(vec![side(1, "one"), side(2, "two"), main(1, 10), main(3, 30), main(2, 20)])
+    .input(vec![
+        side(1, "one"),
+        side(2, "two"),
+        main(1, 10),
+        main(3, 30),
+        main(2, 20),
+    ])
     .expect_output(vec![
-        TestOutput::Item(Event { ts: 1, value: ("one", 10) }),
-        TestOutput::Item(Event { ts: 1, value: ("two", 20) }),
+        TestOutput::Item(Event {
+            ts: 1,
+            value: ("one", 10),
+        }),
+        TestOutput::Item(Event {
+            ts: 1,
+            value: ("two", 20),
+        }),
     ]);
 }
 
@@ -185,7 +305,7 @@ fn reference(
     events: &[(i64, u8, i64)],
     lag: i64,
     def: WindowDefinition,
-) -> (BTreeMap<(i64, i64, u8), (i64, i64)>, u64) {
+) -> (BTreeMap<WindowId, SumCount>, u64) {
     let mut top = i64::MIN;
     let mut late = 0;
     let mut kept = Vec::new();
@@ -254,7 +374,11 @@ fn events_strategy() -> impl Strategy<Value = (Vec<(i64, u8, i64)>, i64)> {
 }
 
 fn check_windows(def: WindowDefinition, seed: &Seed) {
-    check_windows_with(def, seed, agg::sum_i64(|e: &(u8, i64)| e.1).and(agg::count()));
+    check_windows_with(
+        def,
+        seed,
+        agg::sum_i64(|e: &(u8, i64)| e.1).and(agg::count()),
+    );
 }
 
 fn check_windows_with<Op>(def: WindowDefinition, seed: &Seed, op: Op)
@@ -270,64 +394,71 @@ where
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed.value().to_le_bytes().repeat(4)),
     );
     runner
-        .run(&(events_strategy(), 0i64..40), |((events, _disorder), lag)| {
-            let (expected, expected_late) = reference(&events, lag, def);
-            // Feed as the Timestamps transform would: events, then the
-            // watermark each one makes.
-            let mut input = Vec::new();
-            let mut top = i64::MIN;
-            let mut emitted = i64::MIN;
-            for &(ts, k, v) in &events {
-                input.push(TestInput::Item(Event { ts, value: (k, v) }));
-                top = top.max(ts);
-                if top - lag > emitted {
-                    emitted = top - lag;
-                    input.push(TestInput::Watermark(emitted));
+        .run(
+            &(events_strategy(), 0i64..40),
+            |((events, _disorder), lag)| {
+                let (expected, expected_late) = reference(&events, lag, def);
+                // Feed as the Timestamps transform would: events, then the
+                // watermark each one makes.
+                let mut input = Vec::new();
+                let mut top = i64::MIN;
+                let mut emitted = i64::MIN;
+                for &(ts, k, v) in &events {
+                    input.push(TestInput::Item(Event { ts, value: (k, v) }));
+                    top = top.max(ts);
+                    if top - lag > emitted {
+                        emitted = top - lag;
+                        input.push(TestInput::Watermark(emitted));
+                    }
                 }
-            }
-            let late = Arc::new(AtomicU64::new(0));
-            let counter = late.clone();
-            let op = op.clone();
-            let output = TestSupport::verify(move || {
-                let counter = counter.clone();
-                let on_late: Option<eddy_pipeline::processors::LateEventFn<(u8, i64)>> =
-                    Some(Arc::new(move |_| {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }));
-                WindowUnderTest::new(def, op.clone(), on_late)
-            })
-            .input(input)
-            .run(true);
-            let mut actual = BTreeMap::new();
-            for o in output {
-                if let TestOutput::Item(e) = o {
-                    let w = e.value;
-                    prop_assert!(
-                        actual.insert((w.start, w.end, w.key), w.value).is_none(),
-                        "window emitted twice"
-                    );
+                let late = Arc::new(AtomicU64::new(0));
+                let counter = late.clone();
+                let op = op.clone();
+                let output = TestSupport::verify(move || {
+                    let counter = counter.clone();
+                    let on_late: Option<eddy_pipeline::processors::LateEventFn<(u8, i64)>> =
+                        Some(Arc::new(move |_| {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }));
+                    WindowUnderTest::new(def, op.clone(), on_late)
+                })
+                .input(input)
+                .run(true);
+                let mut actual = BTreeMap::new();
+                for o in output {
+                    if let TestOutput::Item(e) = o {
+                        let w = e.value;
+                        prop_assert!(
+                            actual.insert((w.start, w.end, w.key), w.value).is_none(),
+                            "window emitted twice"
+                        );
+                    }
                 }
-            }
-            prop_assert_eq!(actual, expected);
-            prop_assert_eq!(late.load(Ordering::Relaxed), expected_late, "late events");
-            Ok(())
-        })
+                prop_assert_eq!(actual, expected);
+                prop_assert_eq!(late.load(Ordering::Relaxed), expected_late, "late events");
+                Ok(())
+            },
+        )
         .unwrap();
 }
 
 /// Either window processor, picked by the definition, as the pipeline does.
 enum WindowUnderTest<Op: AggregateOperation<(u8, i64)>> {
-    Frames(FrameWindowP<(u8, i64), u8, fn(&(u8, i64)) -> u8, Op>),
-    Session(SessionWindowP<(u8, i64), u8, fn(&(u8, i64)) -> u8, Op>),
+    Frames(FrameWindowP<(u8, i64), u8, KeyFn, Op>),
+    Session(SessionWindowP<(u8, i64), u8, KeyFn, Op>),
 }
 
 impl<Op: AggregateOperation<(u8, i64)>> WindowUnderTest<Op> {
-    fn new(def: WindowDefinition, op: Op, on_late: Option<eddy_pipeline::processors::LateEventFn<(u8, i64)>>) -> Self {
+    fn new(
+        def: WindowDefinition,
+        op: Op,
+        on_late: Option<eddy_pipeline::processors::LateEventFn<(u8, i64)>>,
+    ) -> Self {
         match def.kind {
             eddy_core::WindowKind::Session { gap_ms } => {
-                WindowUnderTest::Session(SessionWindowP::new(gap_ms, key_of as fn(&(u8, i64)) -> u8, op, on_late))
+                WindowUnderTest::Session(SessionWindowP::new(gap_ms, key_of as KeyFn, op, on_late))
             }
-            _ => WindowUnderTest::Frames(FrameWindowP::new(def, key_of as fn(&(u8, i64)) -> u8, op, on_late)),
+            _ => WindowUnderTest::Frames(FrameWindowP::new(def, key_of as KeyFn, op, on_late)),
         }
     }
 }
@@ -356,7 +487,10 @@ impl<Op: AggregateOperation<(u8, i64)>> eddy_core::Processor for WindowUnderTest
             WindowUnderTest::Session(p) => p.try_process_watermark(w, outbox),
         }
     }
-    fn complete<O: eddy_core::Outbox<Self::Out>>(&mut self, outbox: &mut O) -> Result<bool, eddy_core::ProcessorError> {
+    fn complete<O: eddy_core::Outbox<Self::Out>>(
+        &mut self,
+        outbox: &mut O,
+    ) -> Result<bool, eddy_core::ProcessorError> {
         match self {
             WindowUnderTest::Frames(p) => p.complete(outbox),
             WindowUnderTest::Session(p) => p.complete(outbox),

@@ -50,7 +50,6 @@ type Endpoints = Vec<Box<dyn Any + Send>>;
 
 /// Builds the tasklets of one vertex from its typed endpoints.
 trait VertexFactory: Send + Sync {
-    #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
         context: ProcessorContext,
@@ -163,7 +162,9 @@ impl<T: Send + 'static> EdgeFactory for TypedEdge<T> {
         let mut gauges = Vec::new();
         let inputs = (0..consumers)
             .map(|c| {
-                let column: Vec<_> = (0..producers).filter_map(|p| queues[p][c].clone()).collect();
+                let column: Vec<_> = (0..producers)
+                    .filter_map(|p| queues[p][c].clone())
+                    .collect();
                 gauges.push(
                     column
                         .iter()
@@ -179,6 +180,14 @@ impl<T: Send + 'static> EdgeFactory for TypedEdge<T> {
             .collect();
         (outputs, inputs, gauges)
     }
+}
+
+/// What a DAG becomes for execution.
+pub(crate) struct BuiltDag {
+    /// One tasklet per processor instance.
+    pub(crate) tasklets: Vec<Box<dyn Tasklet>>,
+    /// The metrics sources of each vertex.
+    pub(crate) metrics: Vec<VertexMetricsSource>,
 }
 
 struct VertexDef {
@@ -315,7 +324,12 @@ impl Dag {
             vertices: self
                 .vertices
                 .iter()
-                .map(|v| (v.name.clone(), v.parallelism.unwrap_or(default_parallelism).max(1)))
+                .map(|v| {
+                    (
+                        v.name.clone(),
+                        v.parallelism.unwrap_or(default_parallelism).max(1),
+                    )
+                })
                 .collect(),
             edges: self.edges.iter().map(|e| (e.from, e.to, e.kind)).collect(),
         }
@@ -327,16 +341,22 @@ impl Dag {
         job_name: &str,
         default_parallelism: usize,
         limits: &QueueLimits,
-    ) -> Result<(Vec<(String, Box<dyn Tasklet>)>, Vec<VertexMetricsSource>), EddyError> {
+    ) -> Result<BuiltDag, EddyError> {
         let par = self.resolve_parallelism(default_parallelism)?;
         let n = self.vertices.len();
-        let mut inputs: Vec<Vec<Endpoints>> = par.iter().map(|&p| (0..p).map(|_| Vec::new()).collect()).collect();
-        let mut outputs: Vec<Vec<Endpoints>> = inputs.iter().map(|v| v.iter().map(|_| Vec::new()).collect()).collect();
+        let mut inputs: Vec<Vec<Endpoints>> = par
+            .iter()
+            .map(|&p| (0..p).map(|_| Vec::new()).collect())
+            .collect();
+        let mut outputs: Vec<Vec<Endpoints>> = inputs
+            .iter()
+            .map(|v| v.iter().map(|_| Vec::new()).collect())
+            .collect();
         let mut gauges: Vec<Vec<Arc<dyn QueueGauge>>> = (0..n).map(|_| Vec::new()).collect();
         for e in &self.edges {
-            let (outs, ins, g) = e
-                .factory
-                .build(par[e.from], par[e.to], e.to_ordinal, e.priority, limits);
+            let (outs, ins, g) =
+                e.factory
+                    .build(par[e.from], par[e.to], e.to_ordinal, e.priority, limits);
             for (i, o) in outs.into_iter().enumerate() {
                 outputs[e.from][i].push(o);
             }
@@ -364,10 +384,14 @@ impl Dag {
                     job_name: job_name.to_string(),
                     late_events: metrics.late_events.clone(),
                 };
-                let t = def
-                    .factory
-                    .build(context, inp, out, limits.batch_items_max, metrics.clone())?;
-                tasklets.push((def.name.clone(), t));
+                let t = def.factory.build(
+                    context,
+                    inp,
+                    out,
+                    limits.batch_items_max,
+                    metrics.clone(),
+                )?;
+                tasklets.push(t);
                 instances.push(metrics);
             }
             sources.push(VertexMetricsSource {
@@ -376,6 +400,9 @@ impl Dag {
                 input_queues: std::mem::take(&mut gauges[v]),
             });
         }
-        Ok((tasklets, sources))
+        Ok(BuiltDag {
+            tasklets,
+            metrics: sources,
+        })
     }
 }

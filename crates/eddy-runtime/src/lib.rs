@@ -145,13 +145,19 @@ impl Eddy {
         let name = config.name.clone().unwrap_or_else(|| format!("job-{id}"));
         let parallelism = config.parallelism.unwrap_or(self.workers.len()).max(1);
         let view = dag.view(parallelism);
-        let (tasklets, metrics) = dag.build(&name, parallelism, &config.queue_limits)?;
-        let shared = Arc::new(JobShared::new(id, name, tasklets.len(), metrics, view));
+        let built = dag.build(&name, parallelism, &config.queue_limits)?;
+        let shared = Arc::new(JobShared::new(
+            id,
+            name,
+            built.tasklets.len(),
+            built.metrics,
+            view,
+        ));
         let job = Job {
             shared: shared.clone(),
         };
         self.jobs.lock().push(job.clone());
-        for (_, tasklet) in tasklets {
+        for tasklet in built.tasklets {
             let entry = TaskletEntry::new(tasklet, shared.clone());
             if entry.tasklet.is_cooperative() {
                 let w = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();

@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn when_partitioned_then_each_key_goes_to_its_owner() {
-        let routing = Routing::<u64>::partitioned(|x| key_hash(x));
+        let routing = Routing::<u64>::partitioned(key_hash::<u64>);
         let mut router = (routing.factory)(0, 3);
         let mut targets: Vec<VecDeque<Msg<u64>>> = (0..3).map(|_| VecDeque::new()).collect();
         router.route((0..1000).collect(), &mut targets);

@@ -138,7 +138,8 @@ impl<T: Clone> TaskletOutbox<T> {
         }
         if clear && (!self.buffer.is_empty() || !self.controls.is_empty()) {
             if !self.buffer.is_empty() {
-                let batch = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.batch_items_max));
+                let batch =
+                    std::mem::replace(&mut self.buffer, Vec::with_capacity(self.batch_items_max));
                 self.metrics.add_out(batch.len());
                 if let Some((last, rest)) = self.edges.split_last_mut() {
                     for e in rest {
@@ -385,11 +386,7 @@ impl<P: Processor> ProcessorTasklet<P> {
             Msg::Done => {
                 self.inputs[i].done = true;
                 let ordinal = self.inputs[i].ordinal;
-                if self
-                    .inputs
-                    .iter()
-                    .all(|q| q.ordinal != ordinal || q.done)
-                {
+                if self.inputs.iter().all(|q| q.ordinal != ordinal || q.done) {
                     self.edges_to_complete.push_back(ordinal);
                 }
                 self.recoalesce();
@@ -479,7 +476,11 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
         let progressed = self.outbox.activity != activity_before
             || self.inbox.len() != inbox_before
             || self.state != state_before;
-        Ok(if progressed { Progress::Made } else { Progress::None })
+        Ok(if progressed {
+            Progress::Made
+        } else {
+            Progress::None
+        })
     }
 
     fn close(&mut self) {
@@ -495,7 +496,11 @@ mod tests {
     use crate::queue::QueueLimits;
 
     fn input(ordinal: usize) -> InputQueue<u64> {
-        InputQueue::new(Arc::new(BatchQueue::new(&QueueLimits::default())), ordinal, 0)
+        InputQueue::new(
+            Arc::new(BatchQueue::new(&QueueLimits::default())),
+            ordinal,
+            0,
+        )
     }
 
     #[test]

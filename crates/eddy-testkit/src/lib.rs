@@ -99,7 +99,11 @@ where
     pub fn expect_output(self, expected: Vec<TestOutput<P::Out>>) {
         for starved in [false, true] {
             let actual = self.run(starved);
-            let mode = if starved { "one-slot outbox, full every other call" } else { "roomy outbox" };
+            let mode = if starved {
+                "one-slot outbox, full every other call"
+            } else {
+                "roomy outbox"
+            };
             if self.disregard_order {
                 let items = |v: &[TestOutput<P::Out>]| -> Vec<String> {
                     let mut s: Vec<String> = v
@@ -132,26 +136,39 @@ where
             match step {
                 TestInput::Item(item) => {
                     let mut inbox = Inbox::from_vec(vec![item.clone()]);
-                    h.until_done("process", |h, p: &mut P| {
-                        let before = inbox.len();
-                        p.process(0, &mut inbox, &mut h.outbox).expect("process failed");
-                        (inbox.is_empty(), inbox.len() != before)
-                    }, &mut p);
+                    h.until_done(
+                        "process",
+                        |h, p: &mut P| {
+                            let before = inbox.len();
+                            p.process(0, &mut inbox, &mut h.outbox)
+                                .expect("process failed");
+                            (inbox.is_empty(), inbox.len() != before)
+                        },
+                        &mut p,
+                    );
                 }
                 TestInput::Watermark(w) => {
-                    h.until_done("try_process_watermark", |h, p: &mut P| {
-                        let done = p
-                            .try_process_watermark(Watermark(*w), &mut h.outbox)
-                            .expect("try_process_watermark failed");
-                        (done, done)
-                    }, &mut p);
+                    h.until_done(
+                        "try_process_watermark",
+                        |h, p: &mut P| {
+                            let done = p
+                                .try_process_watermark(Watermark(*w), &mut h.outbox)
+                                .expect("try_process_watermark failed");
+                            (done, done)
+                        },
+                        &mut p,
+                    );
                 }
             }
         }
-        h.until_done("complete", |h, p: &mut P| {
-            let done = p.complete(&mut h.outbox).expect("complete failed");
-            (done, done)
-        }, &mut p);
+        h.until_done(
+            "complete",
+            |h, p: &mut P| {
+                let done = p.complete(&mut h.outbox).expect("complete failed");
+                (done, done)
+            },
+            &mut p,
+        );
         p.close().expect("close failed");
         h.output
     }
@@ -167,11 +184,22 @@ struct Harness<T> {
 impl<T> Harness<T> {
     /// Calls `call` until it reports done, draining the outbox after each
     /// call, and asserts progress in every call that had room.
-    fn until_done<P>(&mut self, what: &str, mut call: impl FnMut(&mut Self, &mut P) -> (bool, bool), p: &mut P) {
+    fn until_done<P>(
+        &mut self,
+        what: &str,
+        mut call: impl FnMut(&mut Self, &mut P) -> (bool, bool),
+        p: &mut P,
+    ) {
         for _ in 0..CALLS_PER_STEP_MAX {
             self.calls += 1;
             let full = self.starved && self.calls % 2 == 0;
-            self.outbox.set_capacity(if full { 0 } else if self.starved { 1 } else { 1 << 20 });
+            self.outbox.set_capacity(if full {
+                0
+            } else if self.starved {
+                1
+            } else {
+                1 << 20
+            });
             let (done, progressed) = call(self, p);
             let emitted = !self.outbox.is_empty() || !self.outbox.watermarks.is_empty();
             assert!(
@@ -188,7 +216,9 @@ impl<T> Harness<T> {
 
     fn drain(&mut self) {
         let items: Vec<T> = self.outbox.items.drain(..).collect();
-        let mut marks = std::mem::take(&mut self.outbox.watermarks).into_iter().peekable();
+        let mut marks = std::mem::take(&mut self.outbox.watermarks)
+            .into_iter()
+            .peekable();
         for (i, item) in items.into_iter().enumerate() {
             while let Some((_, w)) = marks.next_if(|(pos, _)| *pos <= i) {
                 self.output.push(TestOutput::Watermark(w.0));

@@ -142,14 +142,22 @@ fn profile_rules(profile: &mut Profile, card: &u32, t: Txn) -> Option<Alert> {
     if profile.payments >= 5 {
         let mean = profile.total_cents / profile.payments as i64;
         if t.amount_cents > 20 * mean {
-            alert = Some((Rule::UnusualAmount, format!("{} cents, usual {mean}", t.amount_cents)));
+            alert = Some((
+                Rule::UnusualAmount,
+                format!("{} cents, usual {mean}", t.amount_cents),
+            ));
         }
     }
     if let Some((country, at)) = profile.last_country {
         if country != t.country && t.ts - at < 3_600_000 {
             alert = Some((
                 Rule::ImpossibleTravel,
-                format!("{} then {} within {} s", COUNTRIES[country as usize], COUNTRIES[t.country as usize], (t.ts - at) / 1000),
+                format!(
+                    "{} then {} within {} s",
+                    COUNTRIES[country as usize],
+                    COUNTRIES[t.country as usize],
+                    (t.ts - at) / 1000
+                ),
             ));
         }
     }
@@ -207,7 +215,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let velocity = txns
         .stream()
         .grouping_key(|t| t.card)
-        .window(WindowDefinition::sliding(Duration::from_secs(60), Duration::from_secs(5)))
+        .window(WindowDefinition::sliding(
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        ))
         .aggregate(agg::count().and(agg::min_by(|t: &Txn| t.born)))
         .filter(|w| w.value.0 > VELOCITY_LIMIT)
         // One alert per burst: skip windows overlapping an alerted one.
@@ -232,13 +243,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             |_, _, _| None,
         );
 
-    let profiles = txns
-        .stream()
-        .grouping_key(|t| t.card)
-        .map_stateful(Some(Duration::from_secs(3600)), Profile::default, profile_rules, |_, _, _| None);
+    let profiles = txns.stream().grouping_key(|t| t.card).map_stateful(
+        Some(Duration::from_secs(3600)),
+        Profile::default,
+        profile_rules,
+        |_, _, _| None,
+    );
 
     let merchants = p.read_from(Sources::items(
-        (0..MERCHANTS).map(|m| (m, m % 250 == 0)).collect::<Vec<_>>(),
+        (0..MERCHANTS)
+            .map(|m| (m, m % 250 == 0))
+            .collect::<Vec<_>>(),
     ));
     let blacklisted = txns.stream().hash_join(
         merchants,
@@ -312,7 +327,8 @@ fn summarize(events: u64, mut alerts: Vec<Alert>, duration: Duration) -> Summary
         // Saturate rather than fail on an outlier beyond the range.
         let _ = latency.record(a.latency_us.clamp(1, latency.high()));
     }
-    alerts.sort_by(|a, b| (a.ts, a.card, a.rule, &a.detail).cmp(&(b.ts, b.card, b.rule, &b.detail)));
+    alerts
+        .sort_by(|a, b| (a.ts, a.card, a.rule, &a.detail).cmp(&(b.ts, b.card, b.rule, &b.detail)));
     let mut digest = 0xcbf2_9ce4_8422_2325u64;
     for a in &alerts {
         for byte in format!("{:?}|{}|{}|{};", a.rule, a.card, a.ts, a.detail).bytes() {
@@ -332,10 +348,19 @@ fn summarize(events: u64, mut alerts: Vec<Alert>, duration: Duration) -> Summary
 }
 
 fn print_summary(s: &Summary) {
-    println!("fraud detection: {} transactions in {} ms ({:.0} events/s)", s.events_in, s.duration_ms, s.events_per_sec);
+    println!(
+        "fraud detection: {} transactions in {} ms ({:.0} events/s)",
+        s.events_in, s.duration_ms, s.events_per_sec
+    );
     for (rule, n) in &s.alerts_by_rule {
         println!("  {:<22} {n:>8} alerts", format!("{rule:?}"));
     }
-    println!("  {:<22} {:>8} alerts (digest {})", "total", s.alerts_total, s.alerts_digest);
-    println!("  latency generation -> alert: p50 {} us, p99 {} us", s.latency_p50_us, s.latency_p99_us);
+    println!(
+        "  {:<22} {:>8} alerts (digest {})",
+        "total", s.alerts_total, s.alerts_digest
+    );
+    println!(
+        "  latency generation -> alert: p50 {} us, p99 {} us",
+        s.latency_p50_us, s.latency_p99_us
+    );
 }

@@ -84,10 +84,15 @@ fn bench_engine(events: u64, rate: f64, latency_seconds: u64, json: bool) -> any
         bench::print_table(&throughput);
         eprintln!("latency: {rate} events/s for {latency_seconds} s after 2 s warm-up…");
     }
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let latency = bench::engine::latency(rate, latency_seconds, workers);
     if json {
-        let report = bench::engine::EngineReport { throughput, latency };
+        let report = bench::engine::EngineReport {
+            throughput,
+            latency,
+        };
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(

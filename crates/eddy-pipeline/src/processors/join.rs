@@ -60,7 +60,13 @@ where
                 Either::Left(item) => {
                     let matched = self.table.get(&(self.main_key)(&item));
                     if let Some(value) = (self.joiner)(item, matched) {
-                        if outbox.offer(Event { ts: event.ts, value }).is_err() {
+                        if outbox
+                            .offer(Event {
+                                ts: event.ts,
+                                value,
+                            })
+                            .is_err()
+                        {
                             unreachable!("has_room promised one offer");
                         }
                     }

@@ -2,9 +2,7 @@
 //! with time-to-live, and whole-input (batch) aggregation.
 
 use super::drain_into;
-use eddy_core::{
-    AggregateOperation, Event, Inbox, Outbox, Processor, ProcessorError, Watermark,
-};
+use eddy_core::{AggregateOperation, Event, Inbox, Outbox, Processor, ProcessorError, Watermark};
 use hashbrown::HashMap;
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
@@ -56,7 +54,13 @@ where
             let acc = self.state.get_mut(&key).expect("inserted above");
             op.accumulate(acc, &event.value);
             let value = (key, op.export(acc));
-            if outbox.offer(Event { ts: event.ts, value }).is_err() {
+            if outbox
+                .offer(Event {
+                    ts: event.ts,
+                    value,
+                })
+                .is_err()
+            {
                 unreachable!("has_room promised one offer");
             }
         }
@@ -138,7 +142,10 @@ where
                 if expired {
                     let e = self.states.remove(&key).expect("checked above");
                     if let Some(r) = (self.on_evict)(e.state, &key, watermark) {
-                        self.pending.push_back(Event { ts: watermark, value: r });
+                        self.pending.push_back(Event {
+                            ts: watermark,
+                            value: r,
+                        });
                     }
                 }
             }
@@ -171,7 +178,13 @@ where
             let key = (self.key_fn)(&event.value);
             if !self.states.contains_key(&key) {
                 let state = (self.create)();
-                self.states.insert(key.clone(), Entry { state, last_ts: i64::MIN });
+                self.states.insert(
+                    key.clone(),
+                    Entry {
+                        state,
+                        last_ts: i64::MIN,
+                    },
+                );
             }
             let entry = self.states.get_mut(&key).expect("inserted above");
             let old_bucket_ts = entry.last_ts;
@@ -180,12 +193,20 @@ where
             let result = (self.map)(&mut entry.state, &key, event.value);
             if let Some(ttl) = self.ttl_ms {
                 let new_bucket = self.bucket(new_ts.saturating_add(ttl));
-                if old_bucket_ts == i64::MIN || self.bucket(old_bucket_ts.saturating_add(ttl)) != new_bucket {
+                if old_bucket_ts == i64::MIN
+                    || self.bucket(old_bucket_ts.saturating_add(ttl)) != new_bucket
+                {
                     self.expiry.entry(new_bucket).or_default().push(key);
                 }
             }
             if let Some(value) = result {
-                if outbox.offer(Event { ts: event.ts, value }).is_err() {
+                if outbox
+                    .offer(Event {
+                        ts: event.ts,
+                        value,
+                    })
+                    .is_err()
+                {
                     unreachable!("has_room promised one offer");
                 }
             }
@@ -250,7 +271,10 @@ where
             if !self.state.contains_key(&key) {
                 self.state.insert(key.clone(), op.create());
             }
-            op.accumulate(self.state.get_mut(&key).expect("inserted above"), &event.value);
+            op.accumulate(
+                self.state.get_mut(&key).expect("inserted above"),
+                &event.value,
+            );
         }
         Ok(())
     }
@@ -269,7 +293,9 @@ where
             .results
             .get_or_insert_with(|| std::mem::take(&mut self.state).into_iter());
         while outbox.has_room() {
-            let Some((key, acc)) = results.next() else { return Ok(true) };
+            let Some((key, acc)) = results.next() else {
+                return Ok(true);
+            };
             let value = (key, self.op.finish(acc));
             if outbox.offer(Event::untimed(value)).is_err() {
                 unreachable!("has_room promised one offer");

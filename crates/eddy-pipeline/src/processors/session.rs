@@ -118,7 +118,9 @@ where
             }
             self.ends.pop_first();
             let key = self.keys_by_id[&id].clone();
-            let Some(list) = self.sessions.get_mut(&key) else { continue };
+            let Some(list) = self.sessions.get_mut(&key) else {
+                continue;
+            };
             if let Some(pos) = list.iter().position(|s| s.end == end) {
                 let s = list.remove(pos);
                 self.pending.push_back(Event {

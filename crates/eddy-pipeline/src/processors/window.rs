@@ -25,13 +25,23 @@ struct Slot<A> {
 }
 
 /// The slot of `key`, created empty if missing; clones the key only then.
-fn slot_of<'m, T, K, Op>(map: &'m mut HashMap<K, Slot<Op::Acc>>, key: &K, op: &Op) -> &'m mut Slot<Op::Acc>
+fn slot_of<'m, T, K, Op>(
+    map: &'m mut HashMap<K, Slot<Op::Acc>>,
+    key: &K,
+    op: &Op,
+) -> &'m mut Slot<Op::Acc>
 where
     K: Hash + Eq + Clone,
     Op: AggregateOperation<T>,
 {
     if !map.contains_key(key) {
-        map.insert(key.clone(), Slot { acc: op.create(), events: 0 });
+        map.insert(
+            key.clone(),
+            Slot {
+                acc: op.create(),
+                events: 0,
+            },
+        );
     }
     map.get_mut(key).expect("inserted above")
 }
@@ -147,7 +157,13 @@ where
                     let value = self.op.finish(slot.acc);
                     self.pending.push_back(Event {
                         ts,
-                        value: WindowResult { start, end, key, value, is_early: false },
+                        value: WindowResult {
+                            start,
+                            end,
+                            key,
+                            value,
+                            is_early: false,
+                        },
                     });
                 }
             }
@@ -284,7 +300,10 @@ where
         Ok(drain_into(&mut self.pending, outbox) && outbox.offer_watermark(watermark))
     }
 
-    fn try_process<O: Outbox<Self::Out>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
+    fn try_process<O: Outbox<Self::Out>>(
+        &mut self,
+        outbox: &mut O,
+    ) -> Result<bool, ProcessorError> {
         if !drain_into(&mut self.pending, outbox) {
             return Ok(false);
         }

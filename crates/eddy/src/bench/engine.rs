@@ -150,7 +150,9 @@ fn sliding_baseline(events: u64) -> f64 {
         let mut history: VecDeque<HashMap<u32, i64>> = VecDeque::new();
         let mut sliding: HashMap<u32, i64> = HashMap::new();
         let mut checksum = 0i64;
-        let mut close = |frame: HashMap<u32, i64>, history: &mut VecDeque<HashMap<u32, i64>>, checksum: &mut i64| {
+        let mut close = |frame: HashMap<u32, i64>,
+                         history: &mut VecDeque<HashMap<u32, i64>>,
+                         checksum: &mut i64| {
             for (k, v) in &frame {
                 *sliding.entry(*k).or_insert(0) += v;
             }
@@ -179,7 +181,12 @@ fn sliding_baseline(events: u64) -> f64 {
     events as f64 / secs
 }
 
-fn compare(scenario: &str, workers: usize, baseline: f64, (eddy, allocs): (f64, f64)) -> Comparison {
+fn compare(
+    scenario: &str,
+    workers: usize,
+    baseline: f64,
+    (eddy, allocs): (f64, f64),
+) -> Comparison {
     Comparison {
         scenario: scenario.to_string(),
         workers,
@@ -204,7 +211,12 @@ pub fn throughput(events: u64) -> Vec<Comparison> {
                 .filter(keep)
                 .write_to(sink);
         });
-        rows.push(compare("generator -> map -> filter -> no-op", workers, base_map, run));
+        rows.push(compare(
+            "generator -> map -> filter -> no-op",
+            workers,
+            base_map,
+            run,
+        ));
 
         let run = run_eddy(workers, events, |p| {
             let (sink, _) = Sinks::noop();
@@ -215,18 +227,31 @@ pub fn throughput(events: u64) -> Vec<Comparison> {
                 .aggregate(agg::count())
                 .write_to(sink);
         });
-        rows.push(compare("keyed tumbling count, 10k keys, 1 s", workers, base_tumbling, run));
+        rows.push(compare(
+            "keyed tumbling count, 10k keys, 1 s",
+            workers,
+            base_tumbling,
+            run,
+        ));
 
         let run = run_eddy(workers, events, |p| {
             let (sink, _) = Sinks::noop();
             p.read_from(Sources::generator(tick).limit(events))
                 .with_timestamps(|t| t.ts, Duration::ZERO)
                 .grouping_key(|t| t.key)
-                .window(WindowDefinition::sliding(Duration::from_secs(10), Duration::from_millis(100)))
+                .window(WindowDefinition::sliding(
+                    Duration::from_secs(10),
+                    Duration::from_millis(100),
+                ))
                 .aggregate(agg::sum_i64(|t: &Tick| t.value))
                 .write_to(sink);
         });
-        rows.push(compare("keyed sliding sum, 10k keys, 10 s / 100 ms", workers, base_sliding, run));
+        rows.push(compare(
+            "keyed sliding sum, 10k keys, 10 s / 100 ms",
+            workers,
+            base_sliding,
+            run,
+        ));
     }
     rows
 }
@@ -270,7 +295,10 @@ impl Processor for LatencySinkP {
         Ok(())
     }
     fn close(&mut self) -> Result<(), ProcessorError> {
-        let mut shared = self.histogram.lock().map_err(|_| ProcessorError::new("histogram lock poisoned"))?;
+        let mut shared = self
+            .histogram
+            .lock()
+            .map_err(|_| ProcessorError::new("histogram lock poisoned"))?;
         shared
             .add(&self.local)
             .map_err(|e| ProcessorError::new(format!("merging latency histograms: {e}")))
@@ -308,14 +336,17 @@ pub fn latency(rate_per_sec: f64, seconds: u64, workers: usize) -> LatencyReport
     let p = Pipeline::new();
     let per_ms = rate_per_sec / 1000.0;
     let total = (rate_per_sec as u64) * (seconds + warmup_ms as u64 / 1000);
-    let source = Sources::generator(move |n| ((n % 1000) as u32, start_ms + (n as f64 / per_ms) as i64))
-        .rate(rate_per_sec)
-        .anchored_at_epoch_ms(start_ms)
-        .limit(total);
+    let source =
+        Sources::generator(move |n| ((n % 1000) as u32, start_ms + (n as f64 / per_ms) as i64))
+            .rate(rate_per_sec)
+            .anchored_at_epoch_ms(start_ms)
+            .limit(total);
     p.read_from(source)
         .with_timestamps(|e| e.1, Duration::ZERO)
         .grouping_key(|e| e.0)
-        .window(WindowDefinition::tumbling(Duration::from_millis(window_ms as u64)))
+        .window(WindowDefinition::tumbling(Duration::from_millis(
+            window_ms as u64,
+        )))
         .aggregate(agg::count())
         .write_to(LatencySink {
             histogram: histogram.clone(),
