@@ -32,6 +32,7 @@
 //! assert!(windows.iter().all(|w| w.value == 25));
 //! ```
 
+pub mod grid;
 pub mod processors;
 pub mod sinks;
 pub mod sources;

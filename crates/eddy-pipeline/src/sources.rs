@@ -98,6 +98,13 @@ pub struct ItemsP<T> {
     next: usize,
 }
 
+impl<T> ItemsP<T> {
+    /// Emits `items`, then finishes.
+    pub fn new(items: Arc<Vec<T>>) -> Self {
+        ItemsP { items, next: 0 }
+    }
+}
+
 impl<T: Clone + Send + Sync + 'static> Processor for ItemsP<T> {
     type In = ();
     type Out = Event<T>;

@@ -190,7 +190,7 @@ pub(crate) fn source_stage<S: Source>(pipeline: Pipeline, source: S) -> SourceSt
 }
 
 impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
-    fn then<N: Transform<C::Out>>(self, next: N) -> StreamStage<U, Then<C, N>> {
+    pub(crate) fn then<N: Transform<C::Out>>(self, next: N) -> StreamStage<U, Then<C, N>> {
         StreamStage {
             pipeline: self.pipeline,
             upstream: self.upstream,

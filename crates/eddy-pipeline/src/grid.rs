@@ -1,0 +1,317 @@
+//! The data grid in pipelines: maps as sinks, sources (current entries and
+//! the change journal) and as lookup tables for enrichment.
+
+use crate::sinks::{Sink, Sinks};
+use crate::sources::{Source, Sources};
+use crate::stage::{StreamStage, Upstream};
+use crate::transform::{Then, Transform};
+use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
+use eddy_grid::{
+    EntryMut, GridKey, GridValue, JournalEvent, JournalReader, JournalStart, Map, Predicate,
+};
+use std::sync::Arc;
+
+impl Sinks {
+    /// Puts each `(key, value)` item into `map`.
+    pub fn map<K: GridKey, V: GridValue>(map: Map<K, V>) -> MapSink<K, V, PutEach> {
+        MapSink {
+            map,
+            apply: PutEach,
+        }
+    }
+
+    /// Updates the entry of each item's key with an entry processor: `update`
+    /// reads and changes the entry atomically (merge, count, replace, remove).
+    pub fn map_update<T, K, V, KF, F>(
+        map: Map<K, V>,
+        key_fn: KF,
+        update: F,
+    ) -> MapSink<K, V, Update<KF, F>>
+    where
+        K: GridKey,
+        V: GridValue,
+        KF: Fn(&T) -> K + Clone + Send + Sync + 'static,
+        F: Fn(&mut EntryMut<'_, K, V>, T) + Clone + Send + Sync + 'static,
+    {
+        MapSink {
+            map,
+            apply: Update { key_fn, update },
+        }
+    }
+}
+
+/// How a [`MapSink`] applies one item to its map.
+pub trait MapWrite<T, K, V>: Clone + Send + Sync + 'static {
+    /// Applies `item`.
+    fn write(&self, map: &Map<K, V>, item: T);
+}
+
+/// Puts `(key, value)` items; see [`Sinks::map`].
+#[derive(Debug, Clone, Copy)]
+pub struct PutEach;
+
+impl<K: GridKey, V: GridValue> MapWrite<(K, V), K, V> for PutEach {
+    #[inline]
+    fn write(&self, map: &Map<K, V>, (key, value): (K, V)) {
+        map.set(key, value);
+    }
+}
+
+/// Runs an entry processor per item; see [`Sinks::map_update`].
+#[derive(Clone)]
+pub struct Update<KF, F> {
+    key_fn: KF,
+    update: F,
+}
+
+impl<T, K, V, KF, F> MapWrite<T, K, V> for Update<KF, F>
+where
+    K: GridKey,
+    V: GridValue,
+    KF: Fn(&T) -> K + Clone + Send + Sync + 'static,
+    F: Fn(&mut EntryMut<'_, K, V>, T) + Clone + Send + Sync + 'static,
+{
+    #[inline]
+    fn write(&self, map: &Map<K, V>, item: T) {
+        let key = (self.key_fn)(&item);
+        map.execute_on_key(&key, |entry| (self.update)(entry, item));
+    }
+}
+
+/// A sink writing into a grid map.
+pub struct MapSink<K, V, W> {
+    map: Map<K, V>,
+    apply: W,
+}
+
+impl<T, K, V, W> Sink<T> for MapSink<K, V, W>
+where
+    T: Send + 'static,
+    K: GridKey,
+    V: GridValue,
+    W: MapWrite<T, K, V>,
+{
+    type Processor = MapSinkP<K, V, W, T>;
+    fn name(&self) -> String {
+        format!("map:{}", self.map.name())
+    }
+    fn create(&self, _ctx: &ProcessorContext) -> Self::Processor {
+        MapSinkP {
+            map: self.map.clone(),
+            apply: self.apply.clone(),
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+/// The processor of the map sinks. Map operations take one partition lock
+/// for a moment and never wait for I/O, so it is cooperative.
+pub struct MapSinkP<K, V, W, T> {
+    map: Map<K, V>,
+    apply: W,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, K, V, W> Processor for MapSinkP<K, V, W, T>
+where
+    T: Send + 'static,
+    K: GridKey,
+    V: GridValue,
+    W: MapWrite<T, K, V>,
+{
+    type In = Event<T>;
+    type Out = ();
+    fn process<O: Outbox<()>>(
+        &mut self,
+        _: usize,
+        inbox: &mut Inbox<Event<T>>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        while let Some(e) = inbox.poll() {
+            self.apply.write(&self.map, e.value);
+        }
+        Ok(())
+    }
+}
+
+impl Sources {
+    /// The entries of `map` at the time the job starts, optionally only
+    /// those matching `predicate` (a batch source).
+    pub fn map<K: GridKey, V: GridValue>(
+        map: Map<K, V>,
+        predicate: Option<Predicate>,
+    ) -> MapSource<K, V> {
+        MapSource { map, predicate }
+    }
+
+    /// The changes of `map` as they happen, from its event journal (the map
+    /// needs a journal: `MapConfig::with_journal`). A stream source; when
+    /// it falls so far behind that the journal overwrote events it had not
+    /// read, it emits [`MapChange::Lost`] with their number.
+    pub fn map_journal<K: GridKey, V: GridValue>(
+        map: Map<K, V>,
+        start: JournalStart,
+    ) -> MapJournalSource<K, V> {
+        MapJournalSource { map, start }
+    }
+}
+
+/// See [`Sources::map`].
+pub struct MapSource<K, V> {
+    map: Map<K, V>,
+    predicate: Option<Predicate>,
+}
+
+impl<K: GridKey, V: GridValue> Source for MapSource<K, V> {
+    type Out = (K, V);
+    type Processor = crate::sources::ItemsP<(K, V)>;
+    fn name(&self) -> String {
+        format!("map:{}", self.map.name())
+    }
+    fn parallelism(&self) -> Option<usize> {
+        Some(1)
+    }
+    fn create(&self, _ctx: &ProcessorContext) -> Self::Processor {
+        let entries = match &self.predicate {
+            Some(p) => self.map.entries_where(p),
+            None => self.map.entries(),
+        };
+        crate::sources::ItemsP::new(Arc::new(entries))
+    }
+}
+
+/// An item of [`Sources::map_journal`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapChange<K, V> {
+    /// One change of the map.
+    Event(JournalEvent<K, V>),
+    /// This many changes were overwritten in the journal before they were read.
+    Lost(u64),
+}
+
+/// See [`Sources::map_journal`].
+pub struct MapJournalSource<K, V> {
+    map: Map<K, V>,
+    start: JournalStart,
+}
+
+impl<K: GridKey, V: GridValue> Source for MapJournalSource<K, V> {
+    type Out = MapChange<K, V>;
+    type Processor = MapJournalP<K, V>;
+    fn name(&self) -> String {
+        format!("map-journal:{}", self.map.name())
+    }
+    fn parallelism(&self) -> Option<usize> {
+        Some(1)
+    }
+    fn create(&self, _ctx: &ProcessorContext) -> Self::Processor {
+        MapJournalP {
+            map: self.map.clone(),
+            start: self.start,
+            reader: None,
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+/// The processor of [`Sources::map_journal`].
+pub struct MapJournalP<K, V> {
+    map: Map<K, V>,
+    start: JournalStart,
+    reader: Option<JournalReader<K, V>>,
+    pending: std::collections::VecDeque<Event<MapChange<K, V>>>,
+}
+
+impl<K: GridKey, V: GridValue> Processor for MapJournalP<K, V> {
+    type In = ();
+    type Out = Event<MapChange<K, V>>;
+
+    fn init(&mut self, _ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        let reader = self.map.journal_reader(self.start).map_err(|e| {
+            ProcessorError::new(format!("map journal source of '{}': {e}", self.map.name()))
+        })?;
+        self.reader = Some(reader);
+        Ok(())
+    }
+
+    fn process<O: Outbox<Self::Out>>(
+        &mut self,
+        _: usize,
+        _: &mut Inbox<()>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    fn complete<O: Outbox<Self::Out>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
+        if self.pending.is_empty() {
+            let reader = self.reader.as_mut().expect("init created the reader");
+            let batch = reader.poll(1024);
+            if batch.lost > 0 {
+                self.pending
+                    .push_back(Event::untimed(MapChange::Lost(batch.lost)));
+            }
+            self.pending.extend(
+                batch
+                    .events
+                    .into_iter()
+                    .map(|e| Event::untimed(MapChange::Event(e))),
+            );
+        }
+        crate::processors::drain_into(&mut self.pending, outbox);
+        Ok(false)
+    }
+}
+
+/// `map_using_map`: looks each item's key up in a grid map.
+#[derive(Clone)]
+pub struct MapUsingMap<K, V, KF, F> {
+    map: Map<K, V>,
+    key_fn: KF,
+    f: F,
+}
+
+impl<I, R, K, V, KF, F> Transform<I> for MapUsingMap<K, V, KF, F>
+where
+    I: Clone + Send + 'static,
+    R: Clone + Send + 'static,
+    K: GridKey,
+    V: GridValue,
+    KF: Fn(&I) -> K + Clone + Send + Sync + 'static,
+    F: Fn(I, Option<V>) -> Option<R> + Clone + Send + Sync + 'static,
+{
+    type Out = R;
+    #[inline]
+    fn apply<E: FnMut(Event<R>)>(&mut self, event: Event<I>, emit: &mut E) {
+        let found = self.map.get(&(self.key_fn)(&event.value));
+        if let Some(value) = (self.f)(event.value, found) {
+            emit(Event {
+                ts: event.ts,
+                value,
+            });
+        }
+    }
+}
+
+impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
+    /// Enriches each item from a grid map: `f` gets the item and the value
+    /// stored under its key (if any) and returns what to emit (`None`
+    /// drops the item). The lookup reads the live map — no copy of it —
+    /// under the read lock of one partition, so writers of other partitions
+    /// never contend with it.
+    pub fn map_using_map<K, V, R, KF, F>(
+        self,
+        map: Map<K, V>,
+        key_fn: KF,
+        f: F,
+    ) -> StreamStage<U, Then<C, MapUsingMap<K, V, KF, F>>>
+    where
+        K: GridKey,
+        V: GridValue,
+        R: Clone + Send + 'static,
+        KF: Fn(&C::Out) -> K + Clone + Send + Sync + 'static,
+        F: Fn(C::Out, Option<V>) -> Option<R> + Clone + Send + Sync + 'static,
+    {
+        self.then(MapUsingMap { map, key_fn, f })
+    }
+}
