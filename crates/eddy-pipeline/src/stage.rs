@@ -630,6 +630,9 @@ where
 
     /// Joins this stream with `other` per key and window: `joiner` is
     /// called for every pair of events of the same key in the same window.
+    // The chain type stays open so that the stages after the join fuse
+    // into the window vertex; naming it is what makes the type long.
+    #[allow(clippy::type_complexity)]
     pub fn join<U2, C2, KF2, R, J>(
         self,
         other: KeyedStage<U2, C2, KF2>,
