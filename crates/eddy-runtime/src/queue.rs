@@ -3,6 +3,8 @@
 use crossbeam_queue::ArrayQueue;
 use eddy_core::Msg;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::thread::Thread;
 
 /// Sizing of the queues of one job.
 #[derive(Debug, Clone, Copy)]
@@ -45,24 +47,52 @@ const QUEUE_SLOTS: usize = 256;
 /// A bounded queue of [`Msg`]s from one producer tasklet to one consumer.
 ///
 /// Thread safety: one thread pushes and one pops at a time (the producer and
-/// consumer tasklets), but both may be moved between worker threads; the
-/// underlying ring is lock-free and safe for any number of threads.
+/// consumer tasklets); the underlying ring is lock-free and safe for any
+/// number of threads.
+///
+/// Wake-ups: a worker with nothing to do parks. So that a parked consumer
+/// does not sleep on data, a push into an empty queue unparks the consumer's
+/// thread; so that a parked producer does not sleep on room, a pop from a
+/// nearly full queue unparks the producer's thread. Unparking a thread that
+/// is not parked only makes its next park return at once, so a wake-up is
+/// never lost: the consumer checks the queue before parking, and a push that
+/// found the queue empty unparks after it.
 #[derive(Debug)]
 pub struct BatchQueue<T> {
     slots: ArrayQueue<Msg<T>>,
     items: AtomicUsize,
     items_max: usize,
+    /// Above this many items held, the producer may be blocked.
+    producer_blocked_above: usize,
+    consumer: OnceLock<Thread>,
+    producer: OnceLock<Thread>,
 }
 
 impl<T> BatchQueue<T> {
     /// A queue bounded by `limits`, in items and in bytes of `T`.
     pub fn new(limits: &QueueLimits) -> Self {
         let by_bytes = limits.bytes_max / std::mem::size_of::<T>().max(1);
+        let items_max = limits.items_max.min(by_bytes).max(1);
         BatchQueue {
             slots: ArrayQueue::new(QUEUE_SLOTS),
             items: AtomicUsize::new(0),
-            items_max: limits.items_max.min(by_bytes).max(1),
+            items_max,
+            producer_blocked_above: items_max.saturating_sub(limits.batch_items_max),
+            consumer: OnceLock::new(),
+            producer: OnceLock::new(),
         }
+    }
+
+    /// Records the thread that pops from this queue, to wake it on data.
+    pub fn bind_consumer(&self, thread: &Thread) {
+        // Bound once, when the consumer's tasklet starts on its thread.
+        let _ = self.consumer.set(thread.clone());
+    }
+
+    /// Records the thread that pushes into this queue, to wake it on room.
+    pub fn bind_producer(&self, thread: &Thread) {
+        // Bound once, when the producer's tasklet starts on its thread.
+        let _ = self.producer.set(thread.clone());
     }
 
     /// Pushes a message, or hands it back when the queue is full.
@@ -79,8 +109,16 @@ impl<T> BatchQueue<T> {
         }
         // Count before pushing so that the consumer never subtracts first.
         self.items.fetch_add(n, Ordering::AcqRel);
+        let was_empty = self.slots.is_empty();
         match self.slots.push(msg) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if was_empty {
+                    if let Some(consumer) = self.consumer.get() {
+                        consumer.unpark();
+                    }
+                }
+                Ok(())
+            }
             Err(msg) => {
                 self.items.fetch_sub(n, Ordering::AcqRel);
                 Err(msg)
@@ -90,10 +128,18 @@ impl<T> BatchQueue<T> {
 
     /// Takes the oldest message.
     pub fn pop(&self) -> Option<Msg<T>> {
+        let slots_full = self.slots.is_full();
         let msg = self.slots.pop()?;
         let n = msg.item_count();
-        if n > 0 {
-            self.items.fetch_sub(n, Ordering::AcqRel);
+        let held_before = if n > 0 {
+            self.items.fetch_sub(n, Ordering::AcqRel)
+        } else {
+            self.items.load(Ordering::Acquire)
+        };
+        if slots_full || held_before > self.producer_blocked_above {
+            if let Some(producer) = self.producer.get() {
+                producer.unpark();
+            }
         }
         Some(msg)
     }

@@ -35,6 +35,8 @@ pub(crate) trait Tasklet: Send {
     fn is_cooperative(&self) -> bool;
     /// Called once on the thread that runs it, before `call`.
     fn init(&mut self) -> Result<(), ProcessorError>;
+    /// Tells the queues which thread to wake for this tasklet.
+    fn bind_thread(&mut self, thread: &std::thread::Thread);
     /// Does a bounded amount of work.
     fn call(&mut self) -> Result<Progress, ProcessorError>;
     /// Releases resources; called once at the end, whatever the outcome.
@@ -284,6 +286,9 @@ pub(crate) struct ProcessorTasklet<P: Processor> {
     last_watermark: i64,
     idle_forwarded: bool,
     edges_to_complete: VecDeque<usize>,
+    /// Messages taken from the input queues: consuming input is progress
+    /// even for a sink that emits nothing.
+    messages_taken: u64,
     metrics: Arc<InstanceMetrics>,
 }
 
@@ -314,6 +319,7 @@ impl<P: Processor> ProcessorTasklet<P> {
             last_watermark: i64::MIN,
             idle_forwarded: false,
             edges_to_complete: VecDeque::new(),
+            messages_taken: 0,
             metrics,
         }
     }
@@ -433,7 +439,10 @@ impl<P: Processor> ProcessorTasklet<P> {
             return Ok(());
         }
         match self.poll_input() {
-            Some((i, msg)) => self.on_message(i, msg),
+            Some((i, msg)) => {
+                self.messages_taken += 1;
+                self.on_message(i, msg)
+            }
             None => self.processor.try_process(&mut self.outbox).map(|_| ()),
         }
     }
@@ -452,8 +461,20 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
         self.processor.init(&self.context)
     }
 
+    fn bind_thread(&mut self, thread: &std::thread::Thread) {
+        for input in &self.inputs {
+            input.queue.bind_consumer(thread);
+        }
+        for edge in &self.outbox.edges {
+            for queue in &edge.queues {
+                queue.bind_producer(thread);
+            }
+        }
+    }
+
     fn call(&mut self) -> Result<Progress, ProcessorError> {
         let activity_before = self.outbox.activity;
+        let taken_before = self.messages_taken;
         let inbox_before = self.inbox.len();
         let state_before = self.state;
         if self.outbox.flush() {
@@ -474,6 +495,7 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
             self.outbox.flush();
         }
         let progressed = self.outbox.activity != activity_before
+            || self.messages_taken != taken_before
             || self.inbox.len() != inbox_before
             || self.state != state_before;
         Ok(if progressed {

@@ -36,6 +36,7 @@ impl TaskletEntry {
         let result = catch_unwind(AssertUnwindSafe(|| {
             if !self.initialised {
                 self.initialised = true;
+                self.tasklet.bind_thread(&std::thread::current());
                 self.tasklet.init()?;
             }
             self.tasklet.call()
