@@ -525,6 +525,43 @@ mod tests {
         )
     }
 
+    /// Consumes everything and emits nothing.
+    struct Drain;
+
+    impl Processor for Drain {
+        type In = u64;
+        type Out = ();
+        fn process<O: Outbox<()>>(
+            &mut self,
+            _: usize,
+            inbox: &mut Inbox<u64>,
+            _: &mut O,
+        ) -> Result<(), ProcessorError> {
+            while inbox.poll().is_some() {}
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn when_sink_consumes_a_batch_then_the_call_made_progress() {
+        let queue = Arc::new(BatchQueue::new(&QueueLimits::default()));
+        let metrics = Arc::new(InstanceMetrics::new());
+        let mut tasklet = ProcessorTasklet::new(
+            Drain,
+            ProcessorContext::standalone("drain"),
+            vec![InputQueue::new(queue.clone(), 0, 0)],
+            TaskletOutbox::new(Vec::new(), 16, metrics.clone()),
+            metrics,
+        );
+        assert_eq!(tasklet.call().unwrap(), Progress::None, "nothing to do yet");
+        assert!(queue.try_push(Msg::Batch(vec![1, 2, 3])).is_ok());
+        // A worker parks when no call progressed: consuming must count.
+        assert_eq!(tasklet.call().unwrap(), Progress::Made);
+        assert_eq!(tasklet.call().unwrap(), Progress::None);
+        assert!(queue.try_push(Msg::Done).is_ok());
+        while tasklet.call().unwrap() != Progress::Done {}
+    }
+
     #[test]
     fn when_one_input_idle_then_watermark_is_min_of_others() {
         let mut inputs = vec![input(0), input(0), input(0)];
