@@ -24,7 +24,10 @@ fn when_results_written_to_map_then_map_holds_them() {
     let e = eddy();
     e.submit(p, JobConfig::default()).unwrap().join().unwrap();
     assert_eq!(totals.size(), 10);
-    assert_eq!(totals.get(&3), Some((0..1000).filter(|n| n % 10 == 3).sum()));
+    assert_eq!(
+        totals.get(&3),
+        Some((0..1000).filter(|n| n % 10 == 3).sum())
+    );
 }
 
 #[test]
@@ -33,12 +36,19 @@ fn when_map_update_sink_then_entries_merge_per_key() {
     let counts = grid.map::<String, u64>("counts").unwrap();
     let p = Pipeline::new();
     p.read_from(Sources::items(vec!["a", "b", "a", "c", "a"]))
-        .write_to(Sinks::map_update(counts.clone(), |w: &&str| w.to_string(), |entry, _w| {
-            let next = entry.value().copied().unwrap_or(0) + 1;
-            entry.set_value(next);
-        }));
+        .write_to(Sinks::map_update(
+            counts.clone(),
+            |w: &&str| w.to_string(),
+            |entry, _w| {
+                let next = entry.value().copied().unwrap_or(0) + 1;
+                entry.set_value(next);
+            },
+        ));
     let e = eddy();
-    e.submit(p, JobConfig::default().parallelism(3)).unwrap().join().unwrap();
+    e.submit(p, JobConfig::default().parallelism(3))
+        .unwrap()
+        .join()
+        .unwrap();
     assert_eq!(counts.get(&"a".to_string()), Some(3));
     assert_eq!(counts.get(&"c".to_string()), Some(1));
 }
@@ -56,12 +66,21 @@ fn when_map_source_has_predicate_then_only_matching_entries_flow() {
     let accounts = grid.map::<u32, Account>("accounts").unwrap();
     for i in 0..100u32 {
         let country = if i % 4 == 0 { "DE" } else { "FR" };
-        accounts.put(i, Account { owner: format!("o{i}"), country: country.into(), limit: i as i64 });
+        accounts.put(
+            i,
+            Account {
+                owner: format!("o{i}"),
+                country: country.into(),
+                limit: i as i64,
+            },
+        );
     }
     let p = Pipeline::new();
     let (sink, out) = Sinks::collect();
     let predicate = Predicate::parse("country = 'DE' and limit >= 50").unwrap();
-    p.read_from(Sources::map(accounts, Some(predicate))).map(|(k, _)| k).write_to(sink);
+    p.read_from(Sources::map(accounts, Some(predicate)))
+        .map(|(k, _)| k)
+        .write_to(sink);
     let e = eddy();
     e.submit(p, JobConfig::default()).unwrap().join().unwrap();
     let mut keys = out.take();
@@ -73,20 +92,39 @@ fn when_map_source_has_predicate_then_only_matching_entries_flow() {
 fn when_events_enriched_from_map_then_lookup_sees_live_values() {
     let grid = Grid::new();
     let accounts = grid.map::<u32, Account>("accounts").unwrap();
-    accounts.put(1, Account { owner: "Ada".into(), country: "DE".into(), limit: 100 });
-    accounts.put(2, Account { owner: "Bob".into(), country: "FR".into(), limit: 10 });
+    accounts.put(
+        1,
+        Account {
+            owner: "Ada".into(),
+            country: "DE".into(),
+            limit: 100,
+        },
+    );
+    accounts.put(
+        2,
+        Account {
+            owner: "Bob".into(),
+            country: "FR".into(),
+            limit: 10,
+        },
+    );
     let p = Pipeline::new();
     let (sink, out) = Sinks::collect();
     p.read_from(Sources::items(vec![(1u32, 50i64), (2, 50), (3, 5)]))
-        .map_using_map(accounts, |t| t.0, |t, account| {
-            account.map(|a| (a.owner, t.1 > a.limit))
-        })
+        .map_using_map(
+            accounts,
+            |t| t.0,
+            |t, account| account.map(|a| (a.owner, t.1 > a.limit)),
+        )
         .write_to(sink);
     let e = eddy();
     e.submit(p, JobConfig::default()).unwrap().join().unwrap();
     let mut got = out.take();
     got.sort();
-    assert_eq!(got, vec![("Ada".to_string(), false), ("Bob".to_string(), true)]);
+    assert_eq!(
+        got,
+        vec![("Ada".to_string(), false), ("Bob".to_string(), true)]
+    );
 }
 
 #[test]
@@ -97,7 +135,8 @@ fn when_map_changes_then_journal_source_streams_them() {
         .unwrap();
     let p = Pipeline::new();
     let (sink, out) = Sinks::collect();
-    p.read_from(Sources::map_journal(prices.clone(), JournalStart::Oldest)).write_to(sink);
+    p.read_from(Sources::map_journal(prices.clone(), JournalStart::Oldest))
+        .write_to(sink);
     let e = eddy();
     let job = e.submit(p, JobConfig::default()).unwrap();
     for i in 0..100u32 {

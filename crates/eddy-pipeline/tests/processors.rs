@@ -542,3 +542,41 @@ fn when_random_out_of_order_stream_then_sliding_windows_without_deduct_equal_ref
         no_deduct,
     );
 }
+
+#[test]
+fn when_early_results_requested_then_open_windows_emit_partial_results() {
+    use eddy_core::{Inbox, Processor, ProcessorContext, VecOutbox};
+    let def =
+        WindowDefinition::tumbling(Duration::from_millis(10)).with_early_results(Duration::ZERO);
+    let mut p = FrameWindowP::new(def, key_of, agg::count(), None);
+    p.init(&ProcessorContext::standalone("window")).unwrap();
+    let mut outbox = VecOutbox::with_capacity(100);
+    let mut inbox = Inbox::from_vec(vec![
+        Event {
+            ts: 1,
+            value: (1u8, 0i64),
+        },
+        Event {
+            ts: 2,
+            value: (1, 0),
+        },
+        Event {
+            ts: 15,
+            value: (1, 0),
+        },
+    ]);
+    p.process(0, &mut inbox, &mut outbox).unwrap();
+    assert!(p.try_process(&mut outbox).unwrap());
+    let early: Vec<_> = outbox
+        .items
+        .drain(..)
+        .map(|e| (e.value.end, e.value.value, e.value.is_early))
+        .collect();
+    assert_eq!(early, vec![(10, 2, true), (20, 1, true)]);
+    // The final results still come when the watermark passes.
+    assert!(p
+        .try_process_watermark(eddy_core::Watermark(10), &mut outbox)
+        .unwrap());
+    assert_eq!(outbox.items[0].value.value, 2);
+    assert!(!outbox.items[0].value.is_early);
+}

@@ -562,6 +562,78 @@ mod tests {
         while tasklet.call().unwrap() != Progress::Done {}
     }
 
+    /// Records the watermarks it is given.
+    struct Recorder(Arc<parking_lot::Mutex<Vec<i64>>>);
+
+    impl Processor for Recorder {
+        type In = u64;
+        type Out = ();
+        fn process<O: Outbox<()>>(
+            &mut self,
+            _: usize,
+            inbox: &mut Inbox<u64>,
+            _: &mut O,
+        ) -> Result<(), ProcessorError> {
+            while inbox.poll().is_some() {}
+            Ok(())
+        }
+        fn try_process_watermark<O: Outbox<()>>(
+            &mut self,
+            watermark: Watermark,
+            _: &mut O,
+        ) -> Result<bool, ProcessorError> {
+            self.0.lock().push(watermark.0);
+            Ok(true)
+        }
+    }
+
+    proptest::proptest! {
+        /// Watermark laws: what a tasklet hands on never goes back, never
+        /// passes the minimum of its active inputs, and reaches that
+        /// minimum once all inputs have spoken.
+        #[test]
+        fn when_inputs_send_random_watermarks_then_coalesced_ones_obey_the_laws(
+            steps in proptest::collection::vec((0usize..3, 0i64..20, proptest::bool::weighted(0.1)), 1..60)
+        ) {
+            let queues: Vec<_> = (0..3).map(|_| Arc::new(BatchQueue::new(&QueueLimits::default()))).collect();
+            let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+            let metrics = Arc::new(InstanceMetrics::new());
+            let mut tasklet = ProcessorTasklet::new(
+                Recorder(seen.clone()),
+                ProcessorContext::standalone("recorder"),
+                queues.iter().map(|q| InputQueue::new(q.clone(), 0, 0)).collect(),
+                TaskletOutbox::new(Vec::new(), 16, metrics.clone()),
+                metrics,
+            );
+            let mut current = [i64::MIN; 3];
+            let mut idle = [false; 3];
+            for (input, advance, go_idle) in steps {
+                if go_idle {
+                    idle[input] = true;
+                    assert!(queues[input].try_push(Msg::Idle).is_ok());
+                } else {
+                    let w = if current[input] == i64::MIN { advance } else { current[input] + advance };
+                    current[input] = w;
+                    idle[input] = false;
+                    assert!(queues[input].try_push(Msg::Watermark(Watermark(w))).is_ok());
+                }
+                let before = seen.lock().len();
+                let last_before = seen.lock().last().copied().unwrap_or(i64::MIN);
+                for _ in 0..8 {
+                    tasklet.call().unwrap();
+                }
+                let seen = seen.lock();
+                let new: Vec<i64> = seen[before..].to_vec();
+                // The minimum over inputs that are not idle.
+                let active_min = (0..3).filter(|&i| !idle[i]).map(|i| current[i]).min();
+                match active_min {
+                    Some(m) if m > last_before => proptest::prop_assert_eq!(new, vec![m]),
+                    _ => proptest::prop_assert!(new.is_empty(), "went back or passed the minimum: {:?}", new),
+                }
+            }
+        }
+    }
+
     #[test]
     fn when_one_input_idle_then_watermark_is_min_of_others() {
         let mut inputs = vec![input(0), input(0), input(0)];
