@@ -32,6 +32,7 @@ use serde::ser::{self, Serialize};
 pub const KEY_HASH_SEED: u64 = 0x6564_6479_2d67_7269; // "eddy-gri"
 
 /// The stable 64-bit hash of `key` (see the module docs).
+#[inline]
 pub fn key_hash<K: Serialize + ?Sized>(key: &K) -> u64 {
     let mut walker = Walker {
         sink: Hash(KEY_HASH_SEED),

@@ -24,7 +24,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ use crate::events::{
 };
 use crate::journal::{JournalBatch, JournalStart};
 use crate::keyhash::{heap_bytes, key_hash, partition_of};
-use crate::partition::{PartData, Partition, Slot, NEVER};
+use crate::partition::{Meta, PartData, Partition, SlotRef, NEVER};
 use crate::query::json_total_cmp;
 use crate::query::{
     plan, Accumulator, Aggregation, AttrPath, Attributes, IndexType, PartIndex, Predicate, Scalar,
@@ -69,11 +69,18 @@ type Extractors<V> = HashMap<String, Extractor<V>>;
 /// victim among the least-used ~6% with high probability.
 pub const EVICTION_SAMPLE: usize = 15;
 
-/// Entries the sweeper examines per partition lock hold. At roughly 0.1 µs
-/// per examined or removed entry this bounds a hold to tens of
-/// microseconds even when every entry has expired at once, so operations
-/// on the same partition wait at most that long behind the sweeper.
+/// Table buckets the sweeper examines per partition lock hold (so at most
+/// this many entries). At roughly 0.1 µs per examined or removed entry this
+/// bounds a hold to tens of microseconds even when every entry has expired
+/// at once, so operations on the same partition wait at most that long
+/// behind the sweeper.
 pub const SWEEP_BATCH: usize = 256;
+
+/// Random buckets tried per wanted eviction sample before giving up on
+/// sampling. A grown table is at least ~7/16 full, so 8 tries per sample
+/// almost never run out; they only do in a table that removals have left
+/// nearly empty, where the fallback (first entry) is as good as any.
+const EVICTION_SAMPLE_TRIES: usize = 8;
 
 /// Reads the clock at most once per operation, and only if needed.
 struct Now<'a> {
@@ -221,8 +228,9 @@ pub(crate) struct MapInner<K, V> {
     lfu: bool,
     part_max_entries: usize,
     part_max_bytes: usize,
-    /// Inline bytes of one entry: its slot plus its table bucket and control byte.
-    slot_bytes: usize,
+    /// Whether every entry needs metadata from the start: the map tracks
+    /// access or has default expiry (see [`crate::partition`]).
+    meta_always: bool,
     /// Set once any entry can expire; until then the sweeper skips the map.
     may_expire: AtomicBool,
     pub(crate) listeners: ListenerHub<K, V>,
@@ -259,7 +267,7 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
             lfu: limited && policy == EvictionPolicy::Lfu,
             part_max_entries: share(config.eviction.max_entries, partitions),
             part_max_bytes: share(config.eviction.max_bytes, partitions),
-            slot_bytes: std::mem::size_of::<Slot<K, V>>() + std::mem::size_of::<u32>() + 1,
+            meta_always: limited || config.ttl.is_some() || config.max_idle.is_some(),
             may_expire: AtomicBool::new(config.ttl.is_some() || config.max_idle.is_some()),
             listeners: ListenerHub::new(name, config.listener_buffer),
             extractors: Arc::new(RwLock::new(Arc::new(HashMap::new()))),
@@ -366,16 +374,16 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         at: usize,
         kind: EntryEventKind,
     ) -> (K, V) {
-        let slot = data.remove_at(at);
-        data.heap_bytes -= heap_bytes(&slot.key) + heap_bytes(&slot.value);
-        self.index_remove(data, &slot.key, &slot.value);
+        let (key, value) = data.remove_at(at);
+        data.heap_bytes -= heap_bytes(&key) + heap_bytes(&value);
+        self.index_remove(data, &key, &value);
         match kind {
             EntryEventKind::Evicted => data.counters.evictions += 1,
             EntryEventKind::Expired => data.counters.expirations += 1,
             _ => data.counters.removals += 1,
         }
-        self.entry_event(data, partition, kind, &slot.key, Some(&slot.value), None);
-        (slot.key, slot.value)
+        self.entry_event(data, partition, kind, &key, Some(&value), None);
+        (key, value)
     }
 
     /// Position of `key` if it is present and not expired; removes it if expired.
@@ -388,8 +396,7 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         now: &mut Now,
     ) -> Option<usize> {
         let at = data.find(h, key)?;
-        let slot = &data.slots[at];
-        if slot.may_expire() && slot.expired(now.get()) {
+        if data.expired_at(at, || now.get()) {
             self.remove_slot(data, partition, at, EntryEventKind::Expired);
             return None;
         }
@@ -431,24 +438,26 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
     ) -> V {
         let new_heap = heap_bytes(&value);
         if !data.indexes.is_empty() {
-            let (k, old) = (data.slots[at].key.clone(), data.slots[at].value.clone());
+            let (k, old) = data.entry(at);
+            let (k, old) = (k.clone(), old.clone());
             self.index_remove(data, &k, &old);
             self.index_insert(data, &k, &value);
         }
-        let slot = &mut data.slots[at];
-        let old_heap = heap_bytes(&slot.value);
-        let old = std::mem::replace(&mut slot.value, value);
+        let slot = data.value_mut(at);
+        let old_heap = heap_bytes(slot);
+        let old = std::mem::replace(slot, value);
         if let Some((deadline, idle)) = expiry {
-            slot.deadline_ms = deadline;
-            slot.max_idle_ms = idle;
+            data.set_expiry(at, deadline, idle);
         }
-        let access = self.access_time(slot.max_idle_ms, now);
-        slot.touch(access, self.lfu);
+        if let Some(meta) = data.meta(at) {
+            let access = self.access_time(meta.max_idle_ms, now);
+            meta.touch(access, self.lfu);
+        }
         data.heap_bytes = data.heap_bytes + new_heap - old_heap;
         data.counters.puts += 1;
         if self.event_demand(data).is_some() {
-            let key = data.slots[at].key.clone();
-            let new = data.slots[at].value.clone();
+            let (key, new) = data.entry(at);
+            let (key, new) = (key.clone(), new.clone());
             self.entry_event(
                 data,
                 partition,
@@ -477,21 +486,15 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
     ) {
         data.heap_bytes += heap_bytes(&key) + heap_bytes(&value);
         self.index_insert(data, &key, &value);
-        let access = self.access_time(idle, now).unwrap_or(0);
-        let at = data.insert_new(
-            h,
-            Slot {
-                key,
-                value,
-                deadline_ms: deadline,
-                access_ms: AtomicU64::new(access),
-                max_idle_ms: idle,
-                hits: AtomicU32::new(1),
-            },
-        );
+        let meta = (self.meta_always || deadline != NEVER || idle != 0).then(|| {
+            let access = self.access_time(idle, now).unwrap_or(0);
+            Meta::new(deadline, idle, access)
+        });
+        let at = data.insert_new(h, key, value, meta);
         data.counters.puts += 1;
         if self.event_demand(data).is_some() {
-            let (k, v) = (data.slots[at].key.clone(), data.slots[at].value.clone());
+            let (k, v) = data.entry(at);
+            let (k, v) = (k.clone(), v.clone());
             self.entry_event(data, partition, EntryEventKind::Added, &k, None, Some(&v));
         }
         self.evict_if_needed(data, partition, at, now);
@@ -514,37 +517,36 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
     // ----- eviction -----------------------------------------------------
 
     fn over_limit(&self, data: &PartData<K, V>) -> bool {
-        data.slots.len() > self.part_max_entries
+        data.len() > self.part_max_entries
             || (self.part_max_bytes != usize::MAX
-                && data.slots.len() * self.slot_bytes + data.heap_bytes > self.part_max_bytes)
+                && data.len() * data.inline_bytes_per_entry() + data.heap_bytes
+                    > self.part_max_bytes)
     }
 
     /// Evicts sampled entries until the partition is within its limits;
-    /// never evicts the entry at `protect`, the one just written.
+    /// never evicts the entry at `protect`, the one just written (removals
+    /// move no entries, so its bucket stays the same).
     fn evict_if_needed(
         &self,
         data: &mut PartData<K, V>,
         partition: usize,
-        mut protect: usize,
+        protect: usize,
         now: &mut Now,
     ) {
-        while data.slots.len() > 1 && self.over_limit(data) {
+        while data.len() > 1 && self.over_limit(data) {
             let (victim, expired) = self.pick_victim(data, protect, now);
-            let last = data.slots.len() - 1;
             let kind = if expired {
                 EntryEventKind::Expired
             } else {
                 EntryEventKind::Evicted
             };
             self.remove_slot(data, partition, victim, kind);
-            if protect == last {
-                protect = victim;
-            }
         }
     }
 
-    /// Hazelcast-style sampling: the best victim among a few random entries;
-    /// an expired entry found on the way is taken at once.
+    /// Hazelcast-style sampling: the best victim among a few random entries
+    /// (random buckets, skipping empty ones); an expired entry found on the
+    /// way is taken at once.
     fn pick_victim(
         &self,
         data: &mut PartData<K, V>,
@@ -552,33 +554,55 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         now: &mut Now,
     ) -> (usize, bool) {
         use rand::Rng;
-        let n = data.slots.len();
         let mut best: Option<(usize, (u64, u64))> = None;
-        for k in 0..EVICTION_SAMPLE.min(n) {
-            let at = if n <= EVICTION_SAMPLE {
-                k
-            } else {
-                data.rng.gen_range(0..n)
-            };
-            if at == protect {
-                continue;
+        // Scores one candidate; `Some` ends the search at once.
+        let mut consider = |data: &PartData<K, V>, at: usize| -> Option<(usize, bool)> {
+            let meta = data.meta(at)?;
+            if meta.may_expire() && meta.expired(now.get()) {
+                return Some((at, true));
             }
-            let slot = &data.slots[at];
-            if slot.may_expire() && slot.expired(now.get()) {
-                return (at, true);
-            }
-            let access = slot.access_ms.load(Ordering::Relaxed);
+            let access = meta.access_ms.load(Ordering::Relaxed);
             let score = match self.config.eviction.policy {
                 EvictionPolicy::Lru => (access, 0),
-                EvictionPolicy::Lfu => (slot.hits.load(Ordering::Relaxed) as u64, access),
-                EvictionPolicy::Random => return (at, false),
+                EvictionPolicy::Lfu => (meta.hits.load(Ordering::Relaxed) as u64, access),
+                EvictionPolicy::Random => return Some((at, false)),
             };
             if best.map_or(true, |(_, b)| score < b) {
                 best = Some((at, score));
             }
+            None
+        };
+        if data.len() <= EVICTION_SAMPLE {
+            let all: Vec<usize> = data.bucket_indices().filter(|&i| i != protect).collect();
+            for at in all {
+                if let Some(found) = consider(data, at) {
+                    return found;
+                }
+            }
+        } else {
+            let buckets = data.buckets();
+            let (mut sampled, mut tries) = (0, 0);
+            // The table is at least about 7/16 full after it grows, so a
+            // random bucket is usually occupied; the bound on tries keeps a
+            // table emptied by removals from making eviction slow.
+            while sampled < EVICTION_SAMPLE && tries < EVICTION_SAMPLE * EVICTION_SAMPLE_TRIES {
+                tries += 1;
+                let at = data.rng.gen_range(0..buckets);
+                if at == protect || data.get(at).is_none() {
+                    continue;
+                }
+                sampled += 1;
+                if let Some(found) = consider(data, at) {
+                    return found;
+                }
+            }
         }
-        // Every sample hit the protected entry (tiny partitions): take a neighbour.
-        (best.map_or((protect + 1) % n, |(at, _)| at), false)
+        // No sample was usable (a sparse table, or a plain partition):
+        // take the first entry that is not the protected one.
+        let fallback = best
+            .map(|(at, _)| at)
+            .or_else(|| data.bucket_indices().find(|&i| i != protect));
+        (fallback.unwrap_or(protect), false)
     }
 
     // ----- reads ----------------------------------------------------------
@@ -587,25 +611,40 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         let (h, p) = self.locate(key);
         let part = &self.parts[p];
         let data = part.data.read();
+        if !data.has_meta() {
+            // Nothing in a plain partition expires or is tracked: one probe.
+            return match data.find_value(h, key) {
+                Some(v) => {
+                    let v = v.clone();
+                    part.hits.fetch_add(1, Ordering::Relaxed);
+                    Some(v)
+                }
+                None => {
+                    part.misses.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            };
+        }
         let Some(at) = data.find(h, key) else {
             part.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        let slot = &data.slots[at];
+        let slot = data.slot(at);
+        let meta = slot.meta.expect("a partition with metadata");
         let mut access = None;
-        if slot.may_expire() || self.track_access {
+        if meta.may_expire() || self.track_access {
             let now = self.clock.now_ms();
-            if slot.may_expire() && slot.expired(now) {
+            if meta.may_expire() && meta.expired(now) {
                 drop(data);
                 self.expire_key(p, h, key);
                 part.misses.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
-            if self.track_access || slot.max_idle_ms != 0 {
+            if self.track_access || meta.max_idle_ms != 0 {
                 access = Some(now);
             }
         }
-        slot.touch(access, self.lfu);
+        meta.touch(access, self.lfu);
         part.hits.fetch_add(1, Ordering::Relaxed);
         Some(slot.value.clone())
     }
@@ -617,13 +656,13 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
     }
 
     /// Calls `visit` on every live entry, one partition at a time.
-    fn for_each_live(&self, mut visit: impl FnMut(&Slot<K, V>)) {
+    fn for_each_live(&self, mut visit: impl FnMut(&SlotRef<'_, K, V>)) {
         let now = self.clock.now_ms();
         for part in self.parts.iter() {
             let data = part.data.read();
-            for slot in &data.slots {
-                if !(slot.may_expire() && slot.expired(now)) {
-                    visit(slot);
+            for slot in data.slots() {
+                if slot.live(now) {
+                    visit(&slot);
                 }
             }
         }
@@ -634,25 +673,25 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
     fn for_each_match(
         &self,
         pred: &Predicate,
-        mut visit: impl FnMut(&Slot<K, V>, &EntryAttrs<'_, K, V>),
+        mut visit: impl FnMut(&SlotRef<'_, K, V>, &EntryAttrs<'_, K, V>),
     ) {
         let plan = plan(pred, &self.index_defs.read());
         let extractors = self.extractors.read().clone();
         let now = self.clock.now_ms();
-        let mut check = |slot: &Slot<K, V>| {
-            if slot.may_expire() && slot.expired(now) {
+        let mut check = |slot: SlotRef<'_, K, V>| {
+            if !slot.live(now) {
                 return;
             }
-            let attrs = EntryAttrs::new(&slot.key, &slot.value, &extractors);
+            let attrs = EntryAttrs::new(slot.key, slot.value, &extractors);
             if pred.matches(&attrs) {
-                visit(slot, &attrs);
+                visit(&slot, &attrs);
             }
         };
         let mut positions = Vec::new();
         for part in self.parts.iter() {
             let data = part.data.read();
             match &plan {
-                None => data.slots.iter().for_each(&mut check),
+                None => data.slots().for_each(&mut check),
                 Some(plan) => {
                     let mut keys = Vec::new();
                     plan.candidates(&data.indexes, &mut keys);
@@ -661,7 +700,7 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
                     // An `or` or an `in` may name one entry twice.
                     positions.sort_unstable();
                     positions.dedup();
-                    positions.iter().for_each(|&at| check(&data.slots[at]));
+                    positions.iter().for_each(|&at| check(data.slot(at)));
                 }
             }
         }
@@ -692,7 +731,7 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
     pub(crate) fn page(&self, pred: &Predicate, page_size: usize, page: usize) -> Page<K, V> {
         let mut all: Vec<(Value, K, V)> = Vec::new();
         self.for_each_match(pred, |s, _| {
-            let kj = serde_json::to_value(&s.key).unwrap_or(Value::Null);
+            let kj = serde_json::to_value(s.key).unwrap_or(Value::Null);
             all.push((kj, s.key.clone(), s.value.clone()));
         });
         all.sort_by(|a, b| json_total_cmp(&a.0, &b.0));
@@ -738,9 +777,11 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         let mut data = self.parts[p].data.write();
         match self.live(&mut data, p, h, &key, &mut now) {
             Some(at) => {
-                let slot = &data.slots[at];
-                let access = self.access_time(slot.max_idle_ms, &mut now);
-                slot.touch(access, self.lfu);
+                let slot = data.slot(at);
+                if let Some(meta) = slot.meta {
+                    let access = self.access_time(meta.max_idle_ms, &mut now);
+                    meta.touch(access, self.lfu);
+                }
                 Some(slot.value.clone())
             }
             None => {
@@ -753,7 +794,7 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
     pub(crate) fn replace_if(&self, key: &K, value: V, pred: impl FnOnce(&V) -> bool) -> Option<V> {
         self.with_live(key, |m, data, p, _, at, now| {
             let at = at?;
-            if !pred(&data.slots[at].value) {
+            if !pred(data.entry(at).1) {
                 return None;
             }
             let resolved = m.resolve(Expiry::default(), now);
@@ -780,7 +821,7 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
     ) -> R {
         let mut entry = EntryMut {
             key,
-            value: at.map(|i| data.slots[i].value.clone()),
+            value: at.map(|i| data.entry(i).1.clone()),
             changed: false,
         };
         let result = f(&mut entry);
@@ -813,12 +854,12 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
             let mut data = part.data.write();
             let mut now = self.now();
             let t = now.get();
-            // Select first, then process: processing moves slots around.
+            // Select first, then process: an insert may grow the table,
+            // which moves entries to other buckets.
             let keys: Vec<K> = data
-                .slots
-                .iter()
-                .filter(|s| !(s.may_expire() && s.expired(t)))
-                .filter(|s| pred.matches(&EntryAttrs::new(&s.key, &s.value, &extractors)))
+                .slots()
+                .filter(|s| s.live(t))
+                .filter(|s| pred.matches(&EntryAttrs::new(s.key, s.value, &extractors)))
                 .map(|s| s.key.clone())
                 .collect();
             for key in keys {
@@ -836,7 +877,7 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         let mut guards: Vec<_> = self.parts.iter().map(|p| p.data.write()).collect();
         let mut total = 0;
         for (p, data) in guards.iter_mut().enumerate() {
-            let n = data.clear().len();
+            let n = data.clear();
             total += n;
             if n > 0 {
                 if let Some(j) = &mut data.journal {
@@ -852,25 +893,25 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
 
     // ----- maintenance --------------------------------------------------
 
-    /// One bounded sweep step of partition `p`; returns whether it reached
-    /// the end of the partition.
+    /// One bounded sweep step of partition `p` (at most [`SWEEP_BATCH`]
+    /// buckets); returns whether it reached the end of the partition.
     fn sweep_step(&self, p: usize) -> bool {
         let mut data = self.parts[p].data.write();
+        if !data.has_meta() {
+            // Nothing in a plain partition can expire.
+            return true;
+        }
         let now = self.clock.now_ms();
-        let mut at = data.sweep_cursor;
-        let mut examined = 0;
-        while at < data.slots.len() && examined < SWEEP_BATCH {
-            examined += 1;
-            let slot = &data.slots[at];
-            if slot.may_expire() && slot.expired(now) {
-                // The last slot moves into `at`: look at it next.
+        let start = data.sweep_cursor;
+        let end = data.buckets().min(start.saturating_add(SWEEP_BATCH));
+        for at in start..end {
+            // Removing leaves every other entry in its bucket.
+            if data.get(at).is_some() && data.expired_at(at, || now) {
                 self.remove_slot(&mut data, p, at, EntryEventKind::Expired);
-            } else {
-                at += 1;
             }
         }
-        let done = at >= data.slots.len();
-        data.sweep_cursor = if done { 0 } else { at };
+        let done = end >= data.buckets();
+        data.sweep_cursor = if done { 0 } else { end };
         done
     }
 
@@ -907,8 +948,8 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         };
         for part in self.parts.iter() {
             let data = part.data.read();
-            s.entries += data.slots.len();
-            s.bytes += data.slots.len() * self.slot_bytes + data.heap_bytes;
+            s.entries += data.len();
+            s.bytes += data.len() * data.inline_bytes_per_entry() + data.heap_bytes;
             s.allocated_bytes += data.allocated_bytes() + data.heap_bytes;
             s.hits += part.hits.load(Ordering::Relaxed);
             s.misses += part.misses.load(Ordering::Relaxed);
@@ -948,9 +989,8 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         for part in self.parts.iter() {
             let mut data = part.data.write();
             let mut index = PartIndex::new(path.clone(), kind);
-            for slot in &data.slots {
-                if let Some(s) = EntryAttrs::new(&slot.key, &slot.value, &extractors).scalar(&path)
-                {
+            for slot in data.slots() {
+                if let Some(s) = EntryAttrs::new(slot.key, slot.value, &extractors).scalar(&path) {
                     index.insert(s, slot.key.clone());
                 }
             }
@@ -966,9 +1006,12 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
     ) {
         let now = self.clock.now_ms();
         self.for_each_live(|s| {
-            let ttl = (s.deadline_ms != NEVER).then(|| s.deadline_ms.saturating_sub(now).max(1));
-            let idle = (s.max_idle_ms != 0).then_some(s.max_idle_ms);
-            visit(&s.key, &s.value, ttl, idle)
+            let (deadline_ms, max_idle_ms) = s
+                .meta
+                .map_or((NEVER, 0), |m| (m.deadline_ms, m.max_idle_ms));
+            let ttl = (deadline_ms != NEVER).then(|| deadline_ms.saturating_sub(now).max(1));
+            let idle = (max_idle_ms != 0).then_some(max_idle_ms);
+            visit(s.key, s.value, ttl, idle)
         });
     }
 }
@@ -1060,11 +1103,7 @@ impl<K: GridKey, V: GridValue> Map<K, V> {
 
     /// Entries in the map (see the module docs on expiry).
     pub fn size(&self) -> usize {
-        self.inner
-            .parts
-            .iter()
-            .map(|p| p.data.read().slots.len())
-            .sum()
+        self.inner.parts.iter().map(|p| p.data.read().len()).sum()
     }
 
     /// Whether [`size`](Self::size) is 0.

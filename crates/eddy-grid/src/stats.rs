@@ -13,11 +13,12 @@ pub struct MapStats {
     pub name: String,
     /// Entries held (including any that expired since the last sweep).
     pub entries: usize,
-    /// Estimated bytes: per entry its slot, table bucket and control byte,
-    /// plus the heap estimate of key and value (see [`crate::keyhash`]).
+    /// Estimated bytes: per entry its table bucket and control byte (and its
+    /// expiry/access metadata in partitions that keep it), plus the heap
+    /// estimate of key and value (see [`crate::keyhash`]).
     /// Eviction by bytes uses this figure.
     pub bytes: usize,
-    /// Bytes the tables and slot vectors have allocated (their capacity,
+    /// Bytes the tables and metadata vectors have allocated (their capacity,
     /// exactly), the partition structures, plus the heap estimate of keys
     /// and values. Index and journal memory is not included.
     pub allocated_bytes: usize,

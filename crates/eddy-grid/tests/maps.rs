@@ -128,6 +128,64 @@ fn when_sweeper_runs_then_expired_entries_leave_and_stats_count_them() {
     assert!(m.is_empty());
 }
 
+#[test]
+fn when_table_grows_then_each_entry_keeps_its_own_expiry() {
+    // One partition, so the table grows many times while entries with
+    // different deadlines and plain entries are mixed in it.
+    let (grid, clock) = grid(1);
+    let m = grid.map::<u32, u32>("grow").unwrap();
+    for i in 0..5_000u32 {
+        match i % 3 {
+            0 => m.set(i, i),
+            1 => drop(m.put_ttl(i, i, Duration::from_millis(100 + (i % 7) as u64 * 100))),
+            _ => drop(m.put_with_expiry(
+                i,
+                i,
+                Expiry {
+                    ttl: None,
+                    max_idle: Some(Duration::from_millis(400)),
+                },
+            )),
+        }
+        if i % 10 == 0 {
+            // Removals leave deleted markers that growing clears.
+            m.delete(&(i / 2));
+        }
+    }
+    let present: Vec<u32> = (0..5_000).filter(|i| m.get(i).is_some()).collect();
+    for step in 1..=8u64 {
+        clock.advance(Duration::from_millis(100));
+        for &i in &present {
+            let ttl_ms = 100 + (i % 7) as u64 * 100;
+            let want = match i % 3 {
+                0 => true,
+                1 => step * 100 < ttl_ms,
+                // Read every 100 ms above, so max-idle never passes.
+                _ => true,
+            };
+            assert_eq!(m.get(&i).is_some(), want, "key {i} at {} ms", step * 100);
+        }
+    }
+}
+
+#[test]
+fn when_plain_map_gets_a_ttl_entry_then_only_that_entry_expires() {
+    let (grid, clock) = grid(2);
+    let m = grid.map::<u64, u64>("mixed").unwrap();
+    for k in 0..1_000 {
+        m.set(k, k);
+    }
+    m.put_ttl(5, 55, Duration::from_secs(1));
+    m.put_ttl(2_000, 1, Duration::from_secs(1));
+    clock.advance(Duration::from_secs(1));
+    grid.run_maintenance();
+    assert_eq!(m.get(&5), None);
+    assert_eq!(m.get(&2_000), None);
+    assert_eq!(m.size(), 999);
+    assert!((0..1_000).filter(|&k| k != 5).all(|k| m.get(&k) == Some(k)));
+    assert_eq!(m.stats().expirations, 2);
+}
+
 fn evicting_map(
     policy: EvictionPolicy,
     max_entries: usize,

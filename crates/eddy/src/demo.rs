@@ -6,7 +6,10 @@
 //! parallelism.
 
 use anyhow::Context;
-use eddy_pipeline::{agg, AggregateOperation, Pipeline, Sinks, Sources, WindowDefinition};
+use eddy_grid::{Grid, Map};
+use eddy_pipeline::{
+    agg, AggregateOperation, Collected, Pipeline, Sinks, Sources, WindowDefinition,
+};
 use eddy_runtime::{Eddy, EddyConfig, JobConfig};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -44,6 +47,39 @@ const START_TS: i64 = 1_767_225_600_000;
 /// More card payments than this in one sliding window is a velocity alert.
 const VELOCITY_LIMIT: i64 = 10;
 
+/// Reference data of a card's account, kept in the `accounts` map.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Account {
+    /// Account holder.
+    pub owner: String,
+    /// Country the card is issued in.
+    pub home_country: String,
+}
+
+/// Risk data of a merchant, kept in the `merchants` map.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Merchant {
+    /// Merchant name.
+    pub name: String,
+    /// Whether payments to it are fraud by policy.
+    pub blacklisted: bool,
+}
+
+/// An alert as stored in the `alerts` map.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AlertRecord {
+    /// The rule that fired (snake case).
+    pub rule: String,
+    /// The card.
+    pub card: u32,
+    /// Account holder.
+    pub owner: String,
+    /// Event time of the alert, ms.
+    pub ts: i64,
+    /// What the rule saw.
+    pub detail: String,
+}
+
 /// A card transaction.
 #[derive(Debug, Clone)]
 pub struct Txn {
@@ -54,6 +90,8 @@ pub struct Txn {
     ts: i64,
     /// Wall clock at generation, for the end-to-end latency.
     born: Instant,
+    /// The account holder, from the `accounts` map.
+    owner: String,
 }
 
 /// The fraud rules.
@@ -75,6 +113,7 @@ pub enum Rule {
 pub struct Alert {
     rule: Rule,
     card: u32,
+    owner: String,
     ts: i64,
     detail: String,
     born: Instant,
@@ -124,6 +163,7 @@ pub fn transaction(seed: u64, n: u64) -> Txn {
         amount_cents,
         ts: START_TS + n as i64 * MS_PER_TXN,
         born: Instant::now(),
+        owner: String::new(),
     }
 }
 
@@ -167,6 +207,7 @@ fn profile_rules(profile: &mut Profile, card: &u32, t: Txn) -> Option<Alert> {
     alert.map(|(rule, detail)| Alert {
         rule,
         card: *card,
+        owner: t.owner.clone(),
         ts: t.ts,
         detail,
         born: t.born,
@@ -195,21 +236,61 @@ pub struct Summary {
     pub duration_ms: u64,
 }
 
-/// Runs the demo job and prints progress and the summary.
-pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.events > 0, "--events must be at least 1");
-    let eddy = Eddy::new(EddyConfig::default());
-    let seed = args.seed;
-    let p = Pipeline::new();
+/// Loads the reference data into the grid: an account per card and the
+/// merchants with their risk.
+pub fn load_reference_data(grid: &Grid) -> anyhow::Result<(Map<u32, Account>, Map<u32, Merchant>)> {
+    let accounts = grid
+        .map::<u32, Account>("accounts")
+        .context("creating the accounts map")?;
+    let merchants = grid
+        .map::<u32, Merchant>("merchants")
+        .context("creating the merchants map")?;
+    accounts.put_all((0..CARDS as u32).map(|card| {
+        let account = Account {
+            owner: format!("holder-{:05}", card),
+            home_country: COUNTRIES[home_country(card) as usize].to_string(),
+        };
+        (card, account)
+    }));
+    merchants.put_all((0..MERCHANTS).map(|m| {
+        let merchant = Merchant {
+            name: format!("merchant-{m:04}"),
+            blacklisted: m % 250 == 0,
+        };
+        (m, merchant)
+    }));
+    Ok((accounts, merchants))
+}
+
+/// Adds the fraud-detection job to `p`: alerts go to the `alerts` map of
+/// `grid` and to the returned collection.
+pub fn build(
+    p: &Pipeline,
+    grid: &Grid,
+    seed: u64,
+    events: u64,
+) -> anyhow::Result<Collected<Alert>> {
+    let (accounts, merchants) = load_reference_data(grid)?;
+    let alerts_map = grid
+        .map::<String, AlertRecord>("alerts")
+        .context("creating the alerts map")?;
     let (sink, alerts) = Sinks::collect();
 
     let txns = p
-        .read_from(Sources::generator(move |n| transaction(seed, n)).limit(args.events))
+        .read_from(Sources::generator(move |n| transaction(seed, n)).limit(events))
         .named("transactions")
         // One source instance keeps each card's payments in event-time
         // order all the way to the per-card rules, which depend on order.
         .set_local_parallelism(1)
         .with_timestamps(|t| t.ts, Duration::from_secs(1))
+        .map_using_map(
+            accounts,
+            |t| t.card,
+            |mut t, account| {
+                t.owner = account.map_or_else(|| "unknown".to_string(), |a| a.owner);
+                Some(t)
+            },
+        )
         .share();
 
     let velocity = txns
@@ -231,12 +312,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
                     return None;
                 }
                 *alerted_until = w.end;
+                let first = w.value.1?;
                 Some(Alert {
                     rule: Rule::Velocity,
                     card: *card,
+                    owner: first.owner.clone(),
                     ts: w.end,
                     detail: format!("{} payments in 60 s", w.value.0),
-                    born: w.value.1.map_or_else(Instant::now, |t| t.born),
+                    born: first.born,
                     latency_us: 0,
                 })
             },
@@ -250,36 +333,64 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         |_, _, _| None,
     );
 
-    let merchants = p.read_from(Sources::items(
-        (0..MERCHANTS)
-            .map(|m| (m, m % 250 == 0))
-            .collect::<Vec<_>>(),
-    ));
-    let blacklisted = txns.stream().hash_join(
+    let blacklisted = txns.stream().map_using_map(
         merchants,
         |t| t.merchant,
-        |m| m.0,
-        |t, m| {
-            m.filter(|m| m.1).map(|_| Alert {
+        |t, merchant| {
+            merchant.filter(|m| m.blacklisted).map(|m| Alert {
                 rule: Rule::BlacklistedMerchant,
                 card: t.card,
+                owner: t.owner.clone(),
                 ts: t.ts,
-                detail: format!("merchant {}", t.merchant),
+                detail: m.name,
                 born: t.born,
                 latency_us: 0,
             })
         },
     );
 
-    velocity
+    let all = velocity
         .merge(profiles)
         .merge(blacklisted)
         .map(|a| Alert {
             latency_us: a.born.elapsed().as_micros() as u64,
             ..a
         })
-        .write_to(sink);
+        .share();
+    all.stream().write_to(sink);
+    all.stream()
+        .map(|a| {
+            let key = format!("{}-{:05}-{:?}", a.ts, a.card, a.rule);
+            let record = AlertRecord {
+                rule: rule_name(a.rule).to_string(),
+                card: a.card,
+                owner: a.owner,
+                ts: a.ts,
+                detail: a.detail,
+            };
+            (key, record)
+        })
+        .write_to(Sinks::map(alerts_map));
+    Ok(alerts)
+}
 
+/// The snake-case name of a rule, as in JSON output.
+fn rule_name(rule: Rule) -> &'static str {
+    match rule {
+        Rule::Velocity => "velocity",
+        Rule::UnusualAmount => "unusual_amount",
+        Rule::ImpossibleTravel => "impossible_travel",
+        Rule::BlacklistedMerchant => "blacklisted_merchant",
+    }
+}
+
+/// Runs the demo job and prints progress and the summary.
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.events > 0, "--events must be at least 1");
+    let eddy = Eddy::new(EddyConfig::default());
+    let grid = Grid::new();
+    let p = Pipeline::new();
+    let alerts = build(&p, &grid, args.seed, args.events)?;
     let mut config = JobConfig::default().name("fraud-detection");
     config.parallelism = args.parallelism;
     let started = Instant::now();
