@@ -607,7 +607,8 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
 
     // ----- reads ----------------------------------------------------------
 
-    pub(crate) fn get(&self, key: &K) -> Option<V> {
+    /// Applies `read` to the live value of `key` under its partition's read lock.
+    pub(crate) fn get_with<R>(&self, key: &K, read: impl FnOnce(&V) -> R) -> Option<R> {
         let (h, p) = self.locate(key);
         let part = &self.parts[p];
         let data = part.data.read();
@@ -615,9 +616,9 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
             // Nothing in a plain partition expires or is tracked: one probe.
             return match data.find_value(h, key) {
                 Some(v) => {
-                    let v = v.clone();
+                    let r = read(v);
                     part.hits.fetch_add(1, Ordering::Relaxed);
-                    Some(v)
+                    Some(r)
                 }
                 None => {
                     part.misses.fetch_add(1, Ordering::Relaxed);
@@ -646,7 +647,11 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         }
         meta.touch(access, self.lfu);
         part.hits.fetch_add(1, Ordering::Relaxed);
-        Some(slot.value.clone())
+        Some(read(&slot.value))
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        self.get_with(key, V::clone)
     }
 
     fn expire_key(&self, p: usize, h: u64, key: &K) {
@@ -1046,6 +1051,13 @@ impl<K: GridKey, V: GridValue> Map<K, V> {
     /// The value of `key`, if present and not expired.
     pub fn get(&self, key: &K) -> Option<V> {
         self.inner.get(key)
+    }
+
+    /// Reads the value of `key` in place, without cloning it: `read` runs
+    /// under the read lock of the key's partition (writers of that partition
+    /// wait for it), so keep it short. `None` if absent or expired.
+    pub fn get_with<R>(&self, key: &K, read: impl FnOnce(&V) -> R) -> Option<R> {
+        self.inner.get_with(key, read)
     }
 
     /// Whether `key` is present and not expired (counts as a read).

@@ -278,13 +278,23 @@ where
     K: GridKey,
     V: GridValue,
     KF: Fn(&I) -> K + Clone + Send + Sync + 'static,
-    F: Fn(I, Option<V>) -> Option<R> + Clone + Send + Sync + 'static,
+    F: Fn(I, Option<&V>) -> Option<R> + Clone + Send + Sync + 'static,
 {
     type Out = R;
     #[inline]
     fn apply<E: FnMut(Event<R>)>(&mut self, event: Event<I>, emit: &mut E) {
-        let found = self.map.get(&(self.key_fn)(&event.value));
-        if let Some(value) = (self.f)(event.value, found) {
+        let key = (self.key_fn)(&event.value);
+        let mut item = Some(event.value);
+        let f = &self.f;
+        let joined = self
+            .map
+            .get_with(&key, |v| f(item.take().expect("taken once"), Some(v)));
+        let result = match item {
+            // No entry: the lookup did not call `f`.
+            Some(unmatched) => f(unmatched, None),
+            None => joined.flatten(),
+        };
+        if let Some(value) = result {
             emit(Event {
                 ts: event.ts,
                 value,
@@ -294,11 +304,12 @@ where
 }
 
 impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
-    /// Enriches each item from a grid map: `f` gets the item and the value
-    /// stored under its key (if any) and returns what to emit (`None`
-    /// drops the item). The lookup reads the live map — no copy of it —
-    /// under the read lock of one partition, so writers of other partitions
-    /// never contend with it.
+    /// Enriches each item from a grid map: `f` gets the item and a
+    /// reference to the value stored under its key (if any) and returns what
+    /// to emit (`None` drops the item). The lookup reads the live map in
+    /// place — no copy of the map, no clone of the value — under the read
+    /// lock of one partition, so writers of other partitions never contend
+    /// with it; `f` runs under that lock, so keep it short.
     pub fn map_using_map<K, V, R, KF, F>(
         self,
         map: Map<K, V>,
@@ -310,7 +321,7 @@ impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
         V: GridValue,
         R: Clone + Send + 'static,
         KF: Fn(&C::Out) -> K + Clone + Send + Sync + 'static,
-        F: Fn(C::Out, Option<V>) -> Option<R> + Clone + Send + Sync + 'static,
+        F: Fn(C::Out, Option<&V>) -> Option<R> + Clone + Send + Sync + 'static,
     {
         self.then(MapUsingMap { map, key_fn, f })
     }
