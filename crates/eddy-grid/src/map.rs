@@ -647,7 +647,7 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         }
         meta.touch(access, self.lfu);
         part.hits.fetch_add(1, Ordering::Relaxed);
-        Some(read(&slot.value))
+        Some(read(slot.value))
     }
 
     pub(crate) fn get(&self, key: &K) -> Option<V> {
