@@ -114,7 +114,7 @@ fn when_events_enriched_from_map_then_lookup_sees_live_values() {
         .map_using_map(
             accounts,
             |t| t.0,
-            |t, account| account.map(|a| (a.owner, t.1 > a.limit)),
+            |t, account| account.map(|a| (a.owner.clone(), t.1 > a.limit)),
         )
         .write_to(sink);
     let e = eddy();
