@@ -5,6 +5,7 @@
 mod alloc;
 mod bench;
 mod demo;
+mod kafka_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,6 +25,10 @@ struct Cli {
 enum Command {
     /// Runs the fraud-detection demo job on generated card transactions.
     Demo(demo::DemoArgs),
+    /// Writes records to a Kafka topic: JSON lines or a built-in generator.
+    Produce(kafka_cmd::ProduceArgs),
+    /// Reads records of a Kafka topic, for inspection.
+    Consume(kafka_cmd::ConsumeArgs),
     /// Runs a benchmark and prints rates against a baseline from the same run.
     Bench {
         #[command(subcommand)]
@@ -49,12 +54,36 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The data grid against a plain hashbrown map doing the same work.
+    Grid {
+        /// Entries of the get/put and memory measurements.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A raw rdkafka copy loop against an Eddy Kafka pipeline, on a running
+    /// broker (start one with `scripts/kafka start`).
+    Kafka {
+        /// Kafka bootstrap address, host:port.
+        #[arg(long)]
+        bootstrap: String,
+        /// Records to pre-load and copy.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Produce(args) => kafka_cmd::run_produce(args),
+        Command::Consume(args) => kafka_cmd::run_consume(args),
         Command::Bench { which } => match which {
             BenchCommand::Engine {
                 events,
@@ -62,6 +91,12 @@ fn main() -> ExitCode {
                 latency_seconds,
                 json,
             } => bench_engine(events, rate, latency_seconds, json),
+            BenchCommand::Grid { entries, json } => bench_grid(entries, json),
+            BenchCommand::Kafka {
+                bootstrap,
+                records,
+                json,
+            } => bench_kafka(&bootstrap, records, json),
         },
     };
     match result {
@@ -99,6 +134,39 @@ fn bench_engine(events: u64, rate: f64, latency_seconds: u64, json: bool) -> any
             "latency of 20 ms tumbling windows at {:.0} ev/s ({} workers, {} windows): p50 {} us, p99 {} us, p99.99 {} us, max {} us",
             latency.rate_per_sec, workers, latency.samples, latency.p50_us, latency.p99_us, latency.p9999_us, latency.max_us
         );
+    }
+    Ok(())
+}
+
+fn bench_grid(entries: usize, json: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(entries > 0, "--entries must be at least 1");
+    let config = eddy_grid::bench::BenchConfig {
+        entries,
+        ..eddy_grid::bench::BenchConfig::default()
+    };
+    let report = eddy_grid::bench::run(&config);
+    let lookup = bench::grid::enrichment_lookup(entries.min(100_000) as u64, 10_000_000);
+    if json {
+        let value = serde_json::json!({ "grid": report, "enrichment": lookup });
+        println!("{value}");
+    } else {
+        print!("{}", report.table());
+        bench::print_table(std::slice::from_ref(&lookup));
+    }
+    Ok(())
+}
+
+fn bench_kafka(bootstrap: &str, records: u64, json: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(records > 0, "--records must be at least 1");
+    let options = eddy_kafka::bench::BenchOptions {
+        records,
+        ..eddy_kafka::bench::BenchOptions::default()
+    };
+    let report = eddy_kafka::bench::run_kafka_bench(bootstrap, &options)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.to_text());
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! the same run and print the ratios.
 
 pub mod engine;
+pub mod grid;
 
 use serde::Serialize;
 use std::time::Instant;

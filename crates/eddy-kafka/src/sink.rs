@@ -1,0 +1,527 @@
+//! The Kafka sink: a builder ([`KafkaSink`]) and its processor
+//! ([`KafkaSinkP`]).
+//!
+//! Each instance owns a librdkafka producer whose own thread batches the
+//! records and reports deliveries. The processor hands records over without
+//! blocking (a full producer queue hands the record back, and the processor
+//! returns to be called again), fails the job on the first delivery error,
+//! and completes only when every record it sent was acknowledged.
+
+use crate::admin::{check_bootstrap, client_config, Properties};
+use crate::dead_letter::{DeliveryErrors, ErrorKeepingContext};
+use crate::format::{Bytes, Encoder, Json, Utf8};
+use crate::ProducerRecord;
+use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
+use eddy_pipeline::Sink;
+use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What a sink promises about delivery. Exactly-once (Kafka transactions
+/// committed with the job's snapshots) is planned; the enum is
+/// `non_exhaustive` so that it can be added without breaking callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Guarantee {
+    /// Each record is written at least once, in order per partition: the
+    /// idempotent producer (`enable.idempotence=true`, `acks=all`), with
+    /// every delivery error failing the job.
+    #[default]
+    AtLeastOnce,
+    /// The leader's acknowledgement only (`acks=1`, no idempotence):
+    /// faster, but a broker failure may lose or duplicate records. Delivery
+    /// errors still fail the job.
+    None,
+}
+
+/// Counters of a sink, shared by its instances.
+#[derive(Debug, Default)]
+pub struct SinkMetrics {
+    /// Records handed to the producer.
+    pub sent: AtomicU64,
+}
+
+/// Turns a pipeline item into a record to write.
+pub trait ToRecord<T, K, V>: Send + Sync + 'static {
+    /// The record for `item`.
+    fn to_record(&self, item: T) -> ProducerRecord<K, V>;
+}
+
+/// Takes [`ProducerRecord`]s as they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsIs;
+
+impl<K, V> ToRecord<ProducerRecord<K, V>, K, V> for AsIs {
+    #[inline]
+    fn to_record(&self, item: ProducerRecord<K, V>) -> ProducerRecord<K, V> {
+        item
+    }
+}
+
+/// Writes each item as a value without a key (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unkeyed;
+
+impl<K, V> ToRecord<V, K, V> for Unkeyed {
+    #[inline]
+    fn to_record(&self, item: V) -> ProducerRecord<K, V> {
+        ProducerRecord::new(None, item)
+    }
+}
+
+/// Writes each item as a value with the key a function computes.
+#[derive(Clone)]
+pub struct KeyBy<F>(F);
+
+impl<K, V, F: Fn(&V) -> K + Send + Sync + 'static> ToRecord<V, K, V> for KeyBy<F> {
+    #[inline]
+    fn to_record(&self, item: V) -> ProducerRecord<K, V> {
+        ProducerRecord::new(Some((self.0)(&item)), item)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SinkSettings {
+    bootstrap: String,
+    topic: String,
+    properties: Properties,
+    guarantee: Guarantee,
+    parallelism: Option<usize>,
+}
+
+/// A Kafka sink writing to one topic, encoding keys with `KE` and values
+/// with `VE`; `M` turns items into records.
+///
+/// ```no_run
+/// use eddy_kafka::KafkaSink;
+/// use eddy_pipeline::{Pipeline, Sources};
+/// # #[derive(Clone, serde::Serialize)] struct Alert { card: String }
+///
+/// let p = Pipeline::new();
+/// p.read_from(Sources::items(vec![Alert { card: "c1".into() }]))
+///     .write_to(
+///         KafkaSink::topic("alerts")
+///             .bootstrap("127.0.0.1:9092")
+///             .json::<Alert>()
+///             .key_string_by(|a: &Alert| a.card.clone()),
+///     );
+/// ```
+pub struct KafkaSink<KE, VE, M> {
+    settings: SinkSettings,
+    key: Arc<KE>,
+    value: Arc<VE>,
+    mapping: Arc<M>,
+    metrics: Arc<SinkMetrics>,
+}
+
+impl KafkaSink<Bytes, Bytes, Unkeyed> {
+    /// A sink writing raw value bytes to `topic`, until told otherwise.
+    pub fn topic(topic: impl Into<String>) -> Self {
+        KafkaSink {
+            settings: SinkSettings {
+                bootstrap: String::new(),
+                topic: topic.into(),
+                properties: Properties::new(),
+                guarantee: Guarantee::AtLeastOnce,
+                parallelism: None,
+            },
+            key: Arc::new(Bytes),
+            value: Arc::new(Bytes),
+            mapping: Arc::new(Unkeyed),
+            metrics: Arc::new(SinkMetrics::default()),
+        }
+    }
+}
+
+impl<KE: Encoder, VE: Encoder, M> KafkaSink<KE, VE, M> {
+    /// The cluster's bootstrap address(es), `host:port[,host:port…]`.
+    pub fn bootstrap(mut self, bootstrap: impl Into<String>) -> Self {
+        self.settings.bootstrap = bootstrap.into();
+        self
+    }
+
+    /// Sets a producer property (librdkafka's names: `linger.ms`,
+    /// `batch.size`, `compression.type`, `message.timeout.ms`, …).
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// The delivery guarantee (default [`Guarantee::AtLeastOnce`]).
+    pub fn guarantee(mut self, guarantee: Guarantee) -> Self {
+        self.settings.guarantee = guarantee;
+        self
+    }
+
+    /// Fixes the number of instances (default: the job's parallelism).
+    pub fn parallelism(mut self, instances: usize) -> Self {
+        self.settings.parallelism = Some(instances.max(1));
+        self
+    }
+
+    /// The counters of this sink.
+    pub fn metrics(&self) -> Arc<SinkMetrics> {
+        self.metrics.clone()
+    }
+
+    fn remap<K2, V2, M2>(self, key: Arc<K2>, value: Arc<V2>, mapping: M2) -> KafkaSink<K2, V2, M2> {
+        KafkaSink {
+            settings: self.settings,
+            key,
+            value,
+            mapping: Arc::new(mapping),
+            metrics: self.metrics,
+        }
+    }
+
+    /// Encodes values with `encoder`; items are the values, without keys.
+    pub fn value_encoder<V2: Encoder>(self, encoder: V2) -> KafkaSink<KE, V2, Unkeyed> {
+        let key = self.key.clone();
+        self.remap(key, Arc::new(encoder), Unkeyed)
+    }
+
+    /// Writes items (strings) as UTF-8 values.
+    pub fn string(self) -> KafkaSink<KE, Utf8, Unkeyed> {
+        self.value_encoder(Utf8)
+    }
+
+    /// Writes items as JSON values.
+    pub fn json<T: serde::Serialize + 'static>(self) -> KafkaSink<KE, Json<T>, Unkeyed> {
+        self.value_encoder(Json::new())
+    }
+
+    /// Encodes keys with `encoder` (default: raw bytes).
+    pub fn key_encoder<K2: Encoder>(self, encoder: K2) -> KafkaSink<K2, VE, M> {
+        KafkaSink {
+            settings: self.settings,
+            key: Arc::new(encoder),
+            value: self.value,
+            mapping: self.mapping,
+            metrics: self.metrics,
+        }
+    }
+
+    /// Keys each item's record with `f(&item)`, encoded by the key encoder.
+    pub fn key_by<F>(self, f: F) -> KafkaSink<KE, VE, KeyBy<F>>
+    where
+        F: Fn(&VE::Value) -> KE::Value + Send + Sync + 'static,
+    {
+        let (key, value) = (self.key.clone(), self.value.clone());
+        self.remap(key, value, KeyBy(f))
+    }
+
+    /// Keys each item's record with the UTF-8 string `f(&item)`.
+    pub fn key_string_by<F>(self, f: F) -> KafkaSink<Utf8, VE, KeyBy<F>>
+    where
+        F: Fn(&VE::Value) -> String + Send + Sync + 'static,
+    {
+        let value = self.value.clone();
+        self.remap(Arc::new(Utf8), value, KeyBy(f))
+    }
+
+    /// Takes [`ProducerRecord`]s: key, value, headers, partition, timestamp.
+    pub fn records(self) -> KafkaSink<KE, VE, AsIs> {
+        let (key, value) = (self.key.clone(), self.value.clone());
+        self.remap(key, value, AsIs)
+    }
+}
+
+impl<T, KE, VE, M> Sink<T> for KafkaSink<KE, VE, M>
+where
+    T: Send + 'static,
+    KE: Encoder,
+    VE: Encoder,
+    M: ToRecord<T, KE::Value, VE::Value>,
+{
+    type Processor = KafkaSinkP<T, KE, VE, M>;
+
+    fn name(&self) -> String {
+        format!("kafka:{}", self.settings.topic)
+    }
+
+    fn parallelism(&self) -> Option<usize> {
+        self.settings.parallelism
+    }
+
+    fn create(&self, _ctx: &ProcessorContext) -> KafkaSinkP<T, KE, VE, M> {
+        KafkaSinkP {
+            settings: self.settings.clone(),
+            key: self.key.clone(),
+            value: self.value.clone(),
+            mapping: self.mapping.clone(),
+            metrics: self.metrics.clone(),
+            producer: None,
+            deliveries: Arc::new(DeliveryErrors::default()),
+            pending: None,
+            key_buf: Vec::new(),
+            value_buf: Vec::new(),
+            _t: PhantomData,
+        }
+    }
+}
+
+/// An encoded record the producer's queue had no room for.
+struct Encoded {
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
+    partition: Option<i32>,
+    timestamp_ms: Option<i64>,
+}
+
+/// The processor of a [`KafkaSink`] instance (cooperative: it never waits
+/// for the broker).
+pub struct KafkaSinkP<T, KE, VE, M> {
+    settings: SinkSettings,
+    key: Arc<KE>,
+    value: Arc<VE>,
+    mapping: Arc<M>,
+    metrics: Arc<SinkMetrics>,
+    producer: Option<ThreadedProducer<ErrorKeepingContext>>,
+    deliveries: Arc<DeliveryErrors>,
+    pending: Option<Encoded>,
+    key_buf: Vec<u8>,
+    value_buf: Vec<u8>,
+    _t: PhantomData<fn(T)>,
+}
+
+/// Outcome of handing one record to the producer.
+enum Sent {
+    Yes,
+    QueueFull,
+}
+
+/// Hands a record to the producer; the payloads are copied by librdkafka,
+/// so the buffers may be reused at once.
+fn send_record(
+    producer: &ThreadedProducer<ErrorKeepingContext>,
+    topic: &str,
+    key: Option<&[u8]>,
+    value: &[u8],
+    headers: &[(String, Vec<u8>)],
+    partition: Option<i32>,
+    timestamp_ms: Option<i64>,
+) -> Result<Sent, ProcessorError> {
+    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value);
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if !headers.is_empty() {
+        let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+        for (k, v) in headers {
+            owned = owned.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        record = record.headers(owned);
+    }
+    if let Some(p) = partition {
+        record = record.partition(p);
+    }
+    if let Some(ts) = timestamp_ms {
+        record = record.timestamp(ts);
+    }
+    match producer.send(record) {
+        Ok(()) => Ok(Sent::Yes),
+        Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Ok(Sent::QueueFull),
+        Err((e, _)) => Err(ProcessorError::new(format!(
+            "cannot send a record to topic '{topic}': {e}; check the record size against the topic's max.message.bytes and the producer properties"
+        ))),
+    }
+}
+
+impl<T, KE, VE, M> KafkaSinkP<T, KE, VE, M>
+where
+    KE: Encoder,
+    VE: Encoder,
+    M: ToRecord<T, KE::Value, VE::Value>,
+{
+    fn check_deliveries(&self) -> Result<(), ProcessorError> {
+        match self.deliveries.first() {
+            Some(e) => Err(ProcessorError::new(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends the record the queue refused last time; false if refused again.
+    fn send_pending(&mut self) -> Result<bool, ProcessorError> {
+        let Some(p) = &self.pending else {
+            return Ok(true);
+        };
+        let producer = self.producer.as_ref().ok_or_else(not_initialised)?;
+        let sent = send_record(
+            producer,
+            &self.settings.topic,
+            p.key.as_deref(),
+            &p.value,
+            &p.headers,
+            p.partition,
+            p.timestamp_ms,
+        )?;
+        match sent {
+            Sent::Yes => {
+                self.pending = None;
+                self.metrics.sent.fetch_add(1, Ordering::Relaxed);
+                Ok(true)
+            }
+            Sent::QueueFull => Ok(false),
+        }
+    }
+}
+
+fn not_initialised() -> ProcessorError {
+    ProcessorError::new("the Kafka sink was not initialised")
+}
+
+impl<T, KE, VE, M> Processor for KafkaSinkP<T, KE, VE, M>
+where
+    T: Send + 'static,
+    KE: Encoder,
+    VE: Encoder,
+    M: ToRecord<T, KE::Value, VE::Value>,
+{
+    type In = Event<T>;
+    type Out = ();
+
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        let s = &self.settings;
+        check_bootstrap(&s.bootstrap)
+            .map_err(|e| ProcessorError::new(format!("{}: {e}", ctx.vertex_name)))?;
+        if s.topic.trim().is_empty() {
+            return Err(ProcessorError::new(
+                "a Kafka sink needs a topic name: check KafkaSink::topic",
+            ));
+        }
+        let mut config = client_config(&s.bootstrap, &Properties::new());
+        // The Java client's default partitioner for keyed records (murmur2
+        // of the key bytes), so that keys land where Java clients put them.
+        config.set("partitioner", "murmur2_random");
+        // Wait up to 5 ms to fill batches: a small latency cost for large
+        // batches (the throughput) under load.
+        config.set("linger.ms", "5");
+        match s.guarantee {
+            Guarantee::AtLeastOnce => {
+                config.set("enable.idempotence", "true");
+                config.set("acks", "all");
+            }
+            Guarantee::None => {
+                config.set("enable.idempotence", "false");
+                config.set("acks", "1");
+            }
+        }
+        for (k, v) in &s.properties {
+            config.set(k, v);
+        }
+        let producer = config
+            .create_with_context(ErrorKeepingContext {
+                errors: self.deliveries.clone(),
+                what: "record",
+            })
+            .map_err(|e| {
+                ProcessorError::new(format!(
+                    "cannot create the Kafka producer for topic '{}': {e}; check the producer properties",
+                    s.topic
+                ))
+            })?;
+        self.producer = Some(producer);
+        Ok(())
+    }
+
+    fn process<O: Outbox<()>>(
+        &mut self,
+        _: usize,
+        inbox: &mut Inbox<Event<T>>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        self.check_deliveries()?;
+        if !self.send_pending()? {
+            return Ok(());
+        }
+        let producer = self.producer.as_ref().ok_or_else(not_initialised)?;
+        let mut sent = 0u64;
+        while let Some(event) = inbox.poll() {
+            let record = self.mapping.to_record(event.value);
+            self.value_buf.clear();
+            self.value
+                .encode(&record.value, &mut self.value_buf)
+                .map_err(|e| {
+                    ProcessorError::new(format!(
+                        "cannot encode a value for topic '{}': {e}",
+                        self.settings.topic
+                    ))
+                })?;
+            let has_key = match &record.key {
+                Some(k) => {
+                    self.key_buf.clear();
+                    self.key.encode(k, &mut self.key_buf).map_err(|e| {
+                        ProcessorError::new(format!(
+                            "cannot encode a key for topic '{}': {e}",
+                            self.settings.topic
+                        ))
+                    })?;
+                    true
+                }
+                None => false,
+            };
+            let key = has_key.then_some(self.key_buf.as_slice());
+            let outcome = send_record(
+                producer,
+                &self.settings.topic,
+                key,
+                &self.value_buf,
+                &record.headers,
+                record.partition,
+                record.timestamp_ms,
+            )?;
+            match outcome {
+                Sent::Yes => sent += 1,
+                Sent::QueueFull => {
+                    // The producer's queue is full: keep the record and
+                    // return; the runtime calls again once time passed.
+                    self.pending = Some(Encoded {
+                        key: key.map(<[u8]>::to_vec),
+                        value: self.value_buf.clone(),
+                        headers: record.headers,
+                        partition: record.partition,
+                        timestamp_ms: record.timestamp_ms,
+                    });
+                    break;
+                }
+            }
+        }
+        self.metrics.sent.fetch_add(sent, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn try_process<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
+        self.check_deliveries()?;
+        self.send_pending()
+    }
+
+    fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
+        self.check_deliveries()?;
+        if !self.send_pending()? {
+            return Ok(false);
+        }
+        let producer = self.producer.as_ref().ok_or_else(not_initialised)?;
+        // Done when every record sent was acknowledged (or failed, which
+        // the next check reports).
+        if producer.in_flight_count() > 0 {
+            return Ok(false);
+        }
+        self.check_deliveries()?;
+        Ok(true)
+    }
+
+    fn close(&mut self) -> Result<(), ProcessorError> {
+        // Dropping the producer purges what is still queued: after a
+        // failure or cancellation nothing more is owed to the topic.
+        self.producer = None;
+        Ok(())
+    }
+}
