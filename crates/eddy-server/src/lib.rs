@@ -1,1 +1,68 @@
-//! eddy-server
+//! Eddy's operations layer: the HTTP/JSON API, Prometheus metrics and the
+//! live dashboard of one node.
+//!
+//! # Place in the architecture
+//!
+//! The server sits on top: it reads the engine ([`eddy_runtime::Eddy`]: jobs,
+//! their DAGs and per-vertex metrics) and the grid ([`eddy_grid::Grid`]: maps,
+//! their statistics, entries and queries) through a [`Node`], and holds no
+//! business logic of its own. The `eddy` binary builds a node, submits its
+//! jobs and calls [`start`]; `eddy-client` speaks to the API from Rust.
+//!
+//! # Endpoints
+//!
+//! - `GET /` — the dashboard (static files compiled in; works offline).
+//! - `GET /api/jobs`, `GET /api/jobs/{id}` (DAG and per-vertex metrics),
+//!   `POST /api/jobs/{id}/cancel`; `suspend`, `resume` and `restart`
+//!   answer 501 until the engine has snapshots.
+//! - `GET /api/maps`, `GET /api/maps/{name}`, `GET|PUT|DELETE
+//!   /api/maps/{name}/entries/{key}`, `GET /api/maps/{name}/query`,
+//!   `GET /api/maps/{name}/aggregate`, `GET /api/maps/{name}/changes`
+//!   (server-sent events of maps the node [watches](Node::watch_map)).
+//! - `GET /metrics` (Prometheus), `GET /api/metrics` (JSON), `GET /health`,
+//!   `GET /ready`.
+//!
+//! # Safe by default
+//!
+//! It binds 127.0.0.1; with a [token](ServerConfig::token) every mutating
+//! request needs `Authorization: Bearer <token>`; mutating requests from
+//! another site's page are refused; bodies, request targets, pages and open
+//! streams are bounded; every error is `{"error": "..."}` with its status.
+//!
+//! # Example
+//!
+//! ```
+//! use eddy_grid::Grid;
+//! use eddy_runtime::{Eddy, EddyConfig};
+//! use eddy_server::{start, Node, ServerConfig};
+//! use std::io::{Read, Write};
+//! use std::sync::Arc;
+//!
+//! let node = Node::new(Arc::new(Eddy::new(EddyConfig { cooperative_threads: 1 })), Grid::new());
+//! node.grid.map::<String, u64>("counts").unwrap().put("a".into(), 1);
+//! let server = start(node, ServerConfig::bind("127.0.0.1:0".parse().unwrap())).unwrap();
+//!
+//! let mut tcp = std::net::TcpStream::connect(server.addr()).unwrap();
+//! tcp.write_all(b"GET /api/maps/counts/entries/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+//! let mut response = String::new();
+//! tcp.read_to_string(&mut response).unwrap();
+//! assert!(response.ends_with(r#"{"key":"a","value":1}"#));
+//! ```
+
+mod api;
+pub mod changes;
+mod config;
+mod error;
+mod node;
+pub mod params;
+mod prometheus;
+pub mod registry;
+mod router;
+mod server;
+mod state;
+
+pub use config::{ServerConfig, BIND_DEFAULT, TOKEN_ENV};
+pub use error::{ApiError, ServerError};
+pub use node::Node;
+pub use registry::{Counter, Gauge, Histogram, HistogramSnapshot, MetricsRegistry};
+pub use server::{app, serve, serve_on, start, ServerHandle, SHUTDOWN_GRACE};

@@ -1,0 +1,160 @@
+//! The API's answers as Rust types.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A job as `GET /api/jobs` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// The job's id on its node.
+    pub id: u64,
+    /// The job's name.
+    pub name: String,
+    /// `running`, `completed`, `failed` or `cancelled`.
+    pub status: String,
+    /// Time since submission, in milliseconds.
+    pub uptime_ms: u64,
+    /// Number of vertices.
+    pub vertices: usize,
+    /// Items emitted by the vertices without inputs.
+    pub source_items_out: u64,
+    /// Items received by the vertices without outputs.
+    pub sink_items_in: u64,
+    /// Late events dropped, over all vertices.
+    pub late_events: u64,
+    /// The fullest input queue of any vertex, 0.0 to 1.0.
+    pub queue_fill_max: f64,
+}
+
+/// One vertex of a job with its metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vertex {
+    /// Index in the job's DAG.
+    pub index: usize,
+    /// Vertex (stage) name.
+    pub name: String,
+    /// Instances.
+    pub parallelism: usize,
+    /// Items received.
+    pub items_in: u64,
+    /// Items emitted.
+    pub items_out: u64,
+    /// Items waiting in its input queues.
+    pub queue_items: u64,
+    /// Capacity of its input queues.
+    pub queue_capacity: u64,
+    /// `queue_items / queue_capacity`.
+    pub queue_fill: f64,
+    /// Lowest watermark of its instances, ms since the epoch.
+    pub watermark_ms: Option<i64>,
+    /// How far that watermark is behind the wall clock.
+    pub watermark_lag_ms: Option<i64>,
+    /// Late events dropped.
+    pub late_events: u64,
+}
+
+/// An edge of a job's DAG.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edge {
+    /// Index of the upstream vertex.
+    pub from: usize,
+    /// Index of the downstream vertex.
+    pub to: usize,
+    /// `unicast`, `isolated`, `broadcast` or `partitioned`.
+    pub routing: String,
+}
+
+/// A job with its DAG and per-vertex metrics (`GET /api/jobs/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDetails {
+    /// The summary fields.
+    #[serde(flatten)]
+    pub summary: JobSummary,
+    /// The failure of a failed job.
+    pub error: Option<String>,
+    /// Vertices in DAG order.
+    pub vertices: Vec<Vertex>,
+    /// Edges.
+    pub edges: Vec<Edge>,
+}
+
+/// A map with its statistics (`GET /api/maps`); see `eddy_grid::MapStats`
+/// for the meaning of each counter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapInfo {
+    /// Map name.
+    pub name: String,
+    /// Entries held.
+    pub entries: usize,
+    /// Estimated bytes of the entries.
+    pub bytes: usize,
+    /// Bytes allocated by the map's tables.
+    pub allocated_bytes: usize,
+    /// Reads.
+    pub gets: u64,
+    /// Writes.
+    pub puts: u64,
+    /// Reads that found an entry.
+    pub hits: u64,
+    /// Reads that found nothing.
+    pub misses: u64,
+    /// Removals.
+    pub removals: u64,
+    /// Evictions for size.
+    pub evictions: u64,
+    /// Expirations.
+    pub expirations: u64,
+    /// `hits / gets`; `None` before the first read.
+    pub hit_rate: Option<f64>,
+    /// Whether the map's changes stream (and so whether it can be near-cached).
+    pub changes: bool,
+}
+
+/// One entry of a query page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The key.
+    pub key: Value,
+    /// The value.
+    pub value: Value,
+}
+
+/// A page of query results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryPage {
+    /// Entries of this page, ordered by key.
+    pub entries: Vec<Entry>,
+    /// Matches over all pages.
+    pub total: usize,
+    /// This page's number, from 0.
+    pub page: usize,
+    /// Entries per page.
+    pub page_size: usize,
+    /// Number of pages.
+    pub pages: usize,
+}
+
+/// The job actions of `POST /api/jobs/{id}/{action}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobAction {
+    /// Stops the job for good.
+    Cancel,
+    /// Pauses it (answered 501 until the engine has snapshots).
+    Suspend,
+    /// Resumes a suspended job (501 for now).
+    Resume,
+    /// Restarts it from its last snapshot (501 for now).
+    Restart,
+}
+
+impl JobAction {
+    /// The action's path segment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobAction::Cancel => "cancel",
+            JobAction::Suspend => "suspend",
+            JobAction::Resume => "resume",
+            JobAction::Restart => "restart",
+        }
+    }
+}

@@ -1,0 +1,397 @@
+// Eddy dashboard: polls the JSON API once a second, follows the alerts
+// map's change stream, and draws with inline SVG. No build step, no CDN.
+"use strict";
+
+const POLL_MS = 1000;          // refresh period of jobs, maps and metrics
+const HISTORY_POINTS = 120;    // chart history: two minutes at one point a second
+const RULES_EVERY_POLLS = 3;   // alerts-per-rule counts scan the map: every third poll
+const LIVE_ALERTS_MAX = 40;    // alerts kept in the live list
+const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  selectedJob: null,
+  prevJobs: new Map(),      // job id -> {t, source_items_out, sink_items_in}
+  prevVertices: new Map(),  // "job/vertex" -> {t, items_in, items_out}
+  throughput: [],           // {in, out} per poll, for the selected job
+  prevHist: new Map(),      // histogram name -> counts at the previous poll
+  latency: new Map(),       // histogram name -> [{p50, p90, p99}]
+  query: { map: null, predicate: "", page: 0, pageSize: 20 },
+  polls: 0,
+  alertsSource: null,
+  rules: new Map(),         // rule -> count
+};
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+function svg(tag, attrs = {}, text) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+async function api(path) {
+  const r = await fetch(path, { headers: { Accept: "application/json" } });
+  const body = await r.json().catch(() => ({ error: `HTTP ${r.status} with a body that is not JSON` }));
+  if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+  return body;
+}
+const fmt = (n) => n === null || n === undefined ? "–" : Math.round(n).toLocaleString("en-US");
+function fmtRate(n) { return n === null || n === undefined ? "–" : n >= 100 ? fmt(n) : n.toFixed(1); }
+function fmtBytes(b) {
+  const units = ["B", "KiB", "MiB", "GiB"]; let i = 0;
+  while (b >= 1024 && i < units.length - 1) { b /= 1024; i++; }
+  return `${b.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+function fmtMs(ms) {
+  if (ms === null || ms === undefined) return "–";
+  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+function fmtDuration(ms) {
+  const s = Math.floor(ms / 1000);
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor(s / 60) % 60}m`;
+}
+function fillBar(f) {
+  const pct = Math.round(Math.min(1, Math.max(0, f)) * 100);
+  const bar = el("span", { class: "fill", title: `${pct}% full` }, el("span"));
+  bar.firstChild.style.width = `${pct}%`;
+  bar.firstChild.style.background = fillColor(f);
+  return el("span", {}, bar, `${pct}%`);
+}
+function fillColor(f) { return f > 0.8 ? "#dc2626" : f > 0.5 ? "#d97706" : "#16a34a"; }
+function rate(prev, now, key, t) {
+  if (!prev) return null;
+  const dt = (t - prev.t) / 1000;
+  return dt > 0 ? Math.max(0, (now[key] - prev[key]) / dt) : null;
+}
+function push(arr, v) { arr.push(v); if (arr.length > HISTORY_POINTS) arr.shift(); }
+
+// ---- charts -------------------------------------------------------------
+
+function lineChart(target, series, unitFmt) {
+  const w = target.clientWidth || 500, h = target.clientHeight || 200;
+  const left = 64, bottom = 18, top = 8;
+  target.replaceChildren();
+  target.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  let max = 0;
+  for (const s of series) for (const v of s.points) if (v !== null && v > max) max = v;
+  if (max === 0) max = 1;
+  const x = (i) => left + (i / (HISTORY_POINTS - 1)) * (w - left - 8);
+  const y = (v) => top + (1 - v / max) * (h - top - bottom);
+  for (const f of [0, 0.5, 1]) {
+    target.append(svg("line", { x1: left, x2: w - 8, y1: y(max * f), y2: y(max * f), stroke: "#e5e7eb" }));
+    target.append(svg("text", { x: left - 6, y: y(max * f) + 4, "text-anchor": "end", "font-size": 11, fill: "#6b7280" }, unitFmt(max * f)));
+  }
+  let lx = left + 6;
+  series.forEach((s, k) => {
+    const offset = HISTORY_POINTS - s.points.length;
+    const pts = s.points.map((v, i) => v === null ? null : `${x(i + offset).toFixed(1)},${y(v).toFixed(1)}`).filter(Boolean);
+    const color = s.color || COLORS[k % COLORS.length];
+    if (pts.length > 1) target.append(svg("polyline", { points: pts.join(" "), fill: "none", stroke: color, "stroke-width": 2 }));
+    const label = svg("text", { x: lx, y: h - 4, "font-size": 11, fill: color }, s.name);
+    target.append(label);
+    lx += 12 + 7 * s.name.length;
+  });
+}
+
+function barChart(target, bars, unitFmt) {
+  const w = target.clientWidth || 500, h = target.clientHeight || 200;
+  target.replaceChildren();
+  target.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  if (!bars.length) {
+    target.append(svg("text", { x: 10, y: 20, "font-size": 12, fill: "#6b7280" }, "no alerts yet"));
+    return;
+  }
+  const max = Math.max(1, ...bars.map((b) => b.value));
+  const rowH = Math.min(32, (h - 8) / bars.length), labelW = 120;
+  bars.forEach((b, i) => {
+    const bw = (b.value / max) * (w - labelW - 80);
+    const yy = 4 + i * rowH;
+    target.append(svg("text", { x: labelW - 6, y: yy + rowH * 0.65, "text-anchor": "end", "font-size": 12 }, b.name));
+    target.append(svg("rect", { x: labelW, y: yy + 3, width: Math.max(1, bw), height: rowH - 6, fill: COLORS[i % COLORS.length], rx: 3 }));
+    target.append(svg("text", { x: labelW + bw + 6, y: yy + rowH * 0.65, "font-size": 12, "data-rule": b.name }, unitFmt(b.value)));
+  });
+}
+
+// ---- jobs -----------------------------------------------------------------
+
+function renderJobs(jobs, t) {
+  const body = $("jobs").tBodies[0];
+  body.replaceChildren();
+  $("jobs-empty").hidden = jobs.length > 0;
+  if (state.selectedJob === null || !jobs.some((j) => j.id === state.selectedJob)) {
+    const running = jobs.find((j) => j.status === "running");
+    state.selectedJob = (running || jobs[0] || { id: null }).id;
+    state.throughput = [];
+  }
+  for (const j of jobs) {
+    const prev = state.prevJobs.get(j.id);
+    const r = rate(prev, j, "source_items_out", t);
+    state.prevJobs.set(j.id, { t, source_items_out: j.source_items_out, sink_items_in: j.sink_items_in });
+    const row = el("tr", { class: "clickable" + (j.id === state.selectedJob ? " selected" : ""), "data-job": j.name },
+      el("td", { text: j.id }),
+      el("td", { text: j.name, "data-testid": "job-name" }),
+      el("td", {}, el("span", { class: `badge ${j.status}`, text: j.status, "data-testid": "job-status" })),
+      el("td", { text: fmtDuration(j.uptime_ms) }),
+      el("td", { text: fmt(j.source_items_out), "data-testid": "job-items" }),
+      el("td", { text: fmtRate(r), "data-testid": "job-rate" }),
+      el("td", { text: fmt(j.sink_items_in) }),
+      el("td", { text: fmt(j.late_events) }),
+      el("td", {}, fillBar(j.queue_fill_max)));
+    row.addEventListener("click", () => { state.selectedJob = j.id; state.throughput = []; poll(); });
+    body.append(row);
+  }
+}
+
+function renderDag(job) {
+  const target = $("dag");
+  const w = target.clientWidth || 700;
+  const depth = job.vertices.map(() => 0);
+  for (const e of [...job.edges].sort((a, b) => a.from - b.from)) depth[e.to] = Math.max(depth[e.to], depth[e.from] + 1);
+  const columns = Math.max(...depth, 0) + 1;
+  const rows = [];
+  job.vertices.forEach((v, i) => { (rows[depth[i]] = rows[depth[i]] || []).push(i); });
+  const rowsMax = Math.max(...rows.map((r) => (r || []).length), 1);
+  const boxW = Math.min(190, (w - 20) / columns - 30), boxH = 66, gapY = 14;
+  const h = Math.max(220, rowsMax * (boxH + gapY) + 10);
+  target.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  target.style.height = `${h}px`;
+  target.replaceChildren();
+  const defs = svg("defs");
+  const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
+  marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#94a3b8" }));
+  defs.append(marker);
+  target.append(defs);
+  const pos = job.vertices.map((v, i) => {
+    const col = depth[i], row = rows[col].indexOf(i), n = rows[col].length;
+    const x = 10 + col * ((w - 20) / columns);
+    const y = (h - n * (boxH + gapY)) / 2 + row * (boxH + gapY);
+    return { x, y };
+  });
+  for (const e of job.edges) {
+    const a = pos[e.from], b = pos[e.to];
+    const x1 = a.x + boxW, y1 = a.y + boxH / 2, x2 = b.x, y2 = b.y + boxH / 2, mx = (x1 + x2) / 2;
+    target.append(svg("path", { d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`, fill: "none", stroke: "#94a3b8", "stroke-width": 2, "marker-end": "url(#arrow)" }));
+    target.append(svg("text", { x: mx, y: (y1 + y2) / 2 - 4, "text-anchor": "middle", "font-size": 10, fill: "#64748b" }, e.routing));
+  }
+  job.vertices.forEach((v, i) => {
+    const { x, y } = pos[i];
+    const g = svg("g", { "data-vertex": v.name });
+    g.append(svg("rect", { x, y, width: boxW, height: boxH, rx: 6, fill: "#fff", stroke: fillColor(v.queue_fill), "stroke-width": v.queue_fill > 0.5 ? 3 : 1.5 }));
+    g.append(svg("text", { x: x + 8, y: y + 17, "font-size": 12, "font-weight": 600 }, `${v.name} ×${v.parallelism}`));
+    g.append(svg("text", { x: x + 8, y: y + 34, "font-size": 11, fill: "#334155" }, `${fmtRate(v.rate_out)} out/s`));
+    g.append(svg("rect", { x: x + 8, y: y + 44, width: boxW - 16, height: 8, rx: 4, fill: "#e5e7eb" }));
+    g.append(svg("rect", { x: x + 8, y: y + 44, width: Math.max(0, (boxW - 16) * Math.min(1, v.queue_fill)), height: 8, rx: 4, fill: fillColor(v.queue_fill) }));
+    g.append(svg("text", { x: x + 8, y: y + 63, "font-size": 10, fill: "#64748b" }, `queue ${Math.round(v.queue_fill * 100)}%`));
+    target.append(g);
+  });
+}
+
+function renderJob(job, t) {
+  $("job-section").hidden = false;
+  $("job-title").textContent = `${job.id} · ${job.name} (${job.status})${job.error ? " — " + job.error : ""}`;
+  let totalIn = 0, totalOut = 0;
+  for (const v of job.vertices) {
+    const key = `${job.id}/${v.index}`;
+    const prev = state.prevVertices.get(key);
+    v.rate_in = rate(prev, v, "items_in", t);
+    v.rate_out = rate(prev, v, "items_out", t);
+    state.prevVertices.set(key, { t, items_in: v.items_in, items_out: v.items_out });
+    if (!job.edges.some((e) => e.to === v.index)) totalIn += v.rate_out || 0;
+    if (!job.edges.some((e) => e.from === v.index)) totalOut += v.rate_in || 0;
+  }
+  push(state.throughput, { in: totalIn, out: totalOut });
+  renderDag(job);
+  lineChart($("throughput-chart"), [
+    { name: "sources out/s", points: state.throughput.map((p) => p.in) },
+    { name: "sinks in/s", points: state.throughput.map((p) => p.out) },
+  ], fmtRate);
+  const body = $("vertices").tBodies[0];
+  body.replaceChildren();
+  for (const v of job.vertices) {
+    body.append(el("tr", {},
+      el("td", { text: v.name }), el("td", { text: v.parallelism }),
+      el("td", { text: fmtRate(v.rate_in) }), el("td", { text: fmtRate(v.rate_out) }),
+      el("td", { text: fmt(v.items_out), "data-testid": "vertex-items-out" }),
+      el("td", {}, fillBar(v.queue_fill)),
+      el("td", { text: v.watermark_ms === null ? "–" : new Date(v.watermark_ms).toISOString().replace("T", " ").replace("Z", "") }),
+      el("td", { text: fmtMs(v.watermark_lag_ms) }),
+      el("td", { text: fmt(v.late_events) })));
+  }
+}
+
+// ---- latency ------------------------------------------------------------
+
+// Quantile of the observations between two polls, from the bucket counts.
+function windowQuantile(bounds, counts, q) {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (!total) return null;
+  const rank = Math.max(1, q * total);
+  let seen = 0;
+  for (let i = 0; i < counts.length; i++) {
+    if (counts[i] > 0 && seen + counts[i] >= rank) {
+      if (i >= bounds.length) return bounds[bounds.length - 1];
+      const lo = i === 0 ? 0 : bounds[i - 1];
+      return lo + (bounds[i] - lo) * (rank - seen) / counts[i];
+    }
+    seen += counts[i];
+  }
+  return bounds[bounds.length - 1];
+}
+
+function renderLatency(metrics) {
+  const hs = metrics.histograms || [];
+  $("latency-section").hidden = hs.length === 0;
+  const box = $("latency-charts");
+  for (const h of hs) {
+    const prev = state.prevHist.get(h.name);
+    state.prevHist.set(h.name, h.counts);
+    const series = state.latency.get(h.name) || [];
+    state.latency.set(h.name, series);
+    if (prev) {
+      const delta = h.counts.map((c, i) => c - (prev[i] || 0));
+      const ms = (q) => { const s = windowQuantile(h.bounds_s, delta, q); return s === null ? null : s * 1000; };
+      push(series, { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99) });
+    }
+    let chart = box.querySelector(`[data-histogram="${CSS.escape(h.name)}"]`);
+    if (!chart) {
+      chart = el("div", { class: "latency-chart", "data-histogram": h.name },
+        el("h3", {}), svg("svg", { class: "chart", role: "img", "aria-label": h.name }));
+      box.append(chart);
+    }
+    const all = (q) => fmtMs(h[`${q}_s`] === null ? null : h[`${q}_s`] * 1000);
+    chart.querySelector("h3").textContent = `${h.help || h.name} — since start: p50 ${all("p50")}, p90 ${all("p90")}, p99 ${all("p99")} (${fmt(h.count)} samples)`;
+    lineChart(chart.querySelector("svg"), ["p50", "p90", "p99"].map((q) => ({ name: `${q} (ms)`, points: series.map((p) => p[q]) })), fmtMs);
+  }
+}
+
+// ---- maps and alerts -------------------------------------------------------
+
+function renderMaps(maps) {
+  const body = $("maps").tBodies[0];
+  body.replaceChildren();
+  for (const m of maps) {
+    const row = el("tr", { class: "clickable", "data-map": m.name },
+      el("td", { text: m.name }), el("td", { text: fmt(m.entries), "data-testid": "map-entries" }),
+      el("td", { text: fmtBytes(m.allocated_bytes || m.bytes) }),
+      el("td", { text: m.hit_rate === null ? "–" : `${(m.hit_rate * 100).toFixed(1)}%` }),
+      el("td", { text: fmt(m.gets) }), el("td", { text: fmt(m.puts) }),
+      el("td", { text: fmt(m.removals) }), el("td", { text: fmt(m.evictions) }),
+      el("td", { text: m.changes ? "yes" : "no" }));
+    row.addEventListener("click", () => { $("query-map").value = m.name; runQuery(0); });
+    body.append(row);
+  }
+  const select = $("query-map");
+  const names = maps.map((m) => m.name);
+  const current = [...select.options].map((o) => o.value);
+  if (names.join("\n") !== current.join("\n")) {
+    const keep = select.value;
+    select.replaceChildren(...names.map((n) => el("option", { value: n, text: n })));
+    if (names.includes(keep)) select.value = keep;
+    else if (names.includes("alerts")) select.value = "alerts";
+  }
+  const alerts = maps.find((m) => m.name === "alerts");
+  $("alerts-section").hidden = !alerts;
+  if (alerts && alerts.changes && !state.alertsSource) followAlerts();
+}
+
+function followAlerts() {
+  const status = $("alerts-stream-status");
+  const source = new EventSource("/api/maps/alerts/changes");
+  state.alertsSource = source;
+  source.onopen = () => { status.textContent = "(live)"; };
+  source.onerror = () => { status.textContent = "(reconnecting…)"; };
+  source.onmessage = (msg) => {
+    let ev;
+    try { ev = JSON.parse(msg.data); } catch { return; }
+    if (ev.type === "lost") { status.textContent = `(live; ${ev.events} events skipped while behind)`; return; }
+    if (ev.type !== "entry" || !ev.new_value) return;
+    const v = ev.new_value;
+    const rule = typeof v === "object" && v !== null && "rule" in v ? String(v.rule) : "?";
+    const detail = typeof v === "object" && v !== null
+      ? Object.entries(v).filter(([k]) => k !== "rule").slice(0, 5).map(([k, x]) => `${k}=${typeof x === "object" ? JSON.stringify(x) : x}`).join(" ")
+      : JSON.stringify(v);
+    const li = el("li", {}, el("span", { class: "rule", text: rule }), ` ${typeof ev.key === "string" ? ev.key : JSON.stringify(ev.key)} `, el("span", { class: "muted", text: detail }));
+    const list = $("alerts-live");
+    list.prepend(li);
+    while (list.children.length > LIVE_ALERTS_MAX) list.lastChild.remove();
+  };
+}
+
+async function refreshRules() {
+  const enc = encodeURIComponent;
+  const distinct = await api(`/api/maps/alerts/aggregate?aggregation=${enc("distinct(rule)")}`);
+  const rules = Array.isArray(distinct.result) ? distinct.result.slice(0, 12) : [];
+  const counts = await Promise.all(rules.map((r) =>
+    api(`/api/maps/alerts/aggregate?aggregation=count&predicate=${enc(`rule = '${String(r).replace(/'/g, "''")}'`)}`)
+      .then((c) => ({ name: String(r), value: Number(c.result) || 0 }))
+      .catch(() => ({ name: String(r), value: 0 }))));
+  barChart($("rules-chart"), counts, fmt);
+}
+
+// ---- entry browser ---------------------------------------------------------
+
+async function runQuery(page) {
+  const map = $("query-map").value;
+  if (!map) return;
+  state.query = { ...state.query, map, predicate: $("predicate").value.trim(), page };
+  const params = new URLSearchParams({ page: String(page), page_size: String(state.query.pageSize) });
+  if (state.query.predicate) params.set("predicate", state.query.predicate);
+  const status = $("query-status");
+  const body = $("query-results").tBodies[0];
+  try {
+    const r = await api(`/api/maps/${encodeURIComponent(map)}/query?${params}`);
+    body.replaceChildren(...r.entries.map((e) => el("tr", { "data-testid": "query-row" },
+      el("td", { class: "value", text: typeof e.key === "string" ? e.key : JSON.stringify(e.key) }),
+      el("td", { class: "value", text: JSON.stringify(e.value) }))));
+    status.className = "muted";
+    status.textContent = `${fmt(r.total)} matching entries`;
+    $("page-info").textContent = r.pages ? `page ${r.page + 1} of ${r.pages}` : "";
+    $("page-prev").disabled = r.page === 0;
+    $("page-next").disabled = r.page + 1 >= r.pages;
+  } catch (e) {
+    body.replaceChildren();
+    status.className = "error";
+    status.textContent = e.message;
+  }
+}
+
+// ---- polling -------------------------------------------------------------
+
+async function poll() {
+  const t = performance.now();
+  try {
+    const [jobs, maps, metrics] = await Promise.all([api("/api/jobs"), api("/api/maps"), api("/api/metrics")]);
+    renderJobs(jobs, t);
+    if (state.selectedJob !== null) renderJob(await api(`/api/jobs/${state.selectedJob}`), t);
+    else $("job-section").hidden = true;
+    renderLatency(metrics);
+    renderMaps(maps);
+    if (maps.some((m) => m.name === "alerts") && state.polls % RULES_EVERY_POLLS === 0) await refreshRules();
+    if (state.query.map === null && $("query-map").value) runQuery(0);
+    state.polls++;
+    $("node-status").className = "badge ok";
+    $("node-status").textContent = "connected";
+    $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } catch (e) {
+    $("node-status").className = "badge down";
+    $("node-status").textContent = `unreachable: ${e.message}`;
+  }
+}
+
+$("query-form").addEventListener("submit", (e) => { e.preventDefault(); runQuery(0); });
+$("page-prev").addEventListener("click", () => runQuery(Math.max(0, state.query.page - 1)));
+$("page-next").addEventListener("click", () => runQuery(state.query.page + 1));
+
+(async function loop() {
+  await poll();
+  setTimeout(loop, POLL_MS);
+})();
