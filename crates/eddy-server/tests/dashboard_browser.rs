@@ -89,10 +89,11 @@ fn dashboard_in_chromium_shows_the_running_job_its_changing_numbers_and_query_re
     let node = common::node_with_job(300.0);
     let server = start(node, ServerConfig::bind("127.0.0.1:0".parse().unwrap())).unwrap();
 
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     // The README's screenshot is refreshed only on request, so that a test
     // run leaves the working tree as it found it.
     let screenshot = if std::env::var_os("EDDY_UPDATE_SCREENSHOT").is_some() {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/dashboard.png")
+        manifest.join("../../docs/dashboard.png")
     } else {
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png")
     };
