@@ -15,7 +15,7 @@ pub struct JobSummary {
     /// Time since submission, in milliseconds.
     pub uptime_ms: u64,
     /// Number of vertices.
-    pub vertices: usize,
+    pub vertex_count: usize,
     /// Items emitted by the vertices without inputs.
     pub source_items_out: u64,
     /// Items received by the vertices without outputs.

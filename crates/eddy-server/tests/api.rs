@@ -60,6 +60,14 @@ fn when_a_job_runs_then_list_details_and_cancel_work_and_snapshot_actions_answer
 
     let (status, details) = call(&rt, &app, get(&format!("/api/jobs/{id}")));
     assert_eq!(status, StatusCode::OK);
+    // One key per name: clients that decode the summary's fields into a
+    // typed struct choke on a duplicated key.
+    let text = details.to_string();
+    assert_eq!(text.matches("\"vertices\"").count(), 1, "{text}");
+    assert_eq!(
+        details["vertex_count"].as_u64(),
+        Some(details["vertices"].as_array().unwrap().len() as u64)
+    );
     let vertices = details["vertices"].as_array().unwrap();
     assert!(vertices.len() >= 2, "{details}");
     assert!(vertices[0].get("queue_fill").is_some());

@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Arguments of `eddy demo`.
@@ -32,6 +33,17 @@ pub struct DemoArgs {
     /// Print the final summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Keep running as a node: serve the HTTP API and the dashboard while
+    /// the job runs and after it ends (stop with Ctrl-C).
+    #[arg(long)]
+    serve: bool,
+    /// Address of the dashboard with --serve.
+    #[arg(long, default_value_t = eddy_server::BIND_DEFAULT)]
+    bind: std::net::SocketAddr,
+    /// Transactions per second (default: as fast as possible; with --serve,
+    /// 20000 so that the dashboard has something to show for a while).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 /// Cards in the generated population.
@@ -42,7 +54,8 @@ const MERCHANTS: u32 = 5_000;
 const COUNTRIES: [&str; 8] = ["DE", "FR", "NL", "PL", "ES", "IT", "US", "BR"];
 /// Event time between consecutive transactions: 500 per second.
 const MS_PER_TXN: i64 = 2;
-/// Event time of the first transaction (2026-01-01T00:00:00Z).
+/// Event time of the first transaction of a batch run (2026-01-01T00:00:00Z):
+/// fixed, so that the alerts are the same on every run.
 const START_TS: i64 = 1_767_225_600_000;
 /// More card payments than this in one sliding window is a velocity alert.
 const VELOCITY_LIMIT: i64 = 10;
@@ -135,8 +148,9 @@ fn home_country(card: u32) -> u8 {
     (card as usize % COUNTRIES.len()) as u8
 }
 
-/// Transaction `n` for `seed`, with the injected fraud patterns.
-pub fn transaction(seed: u64, n: u64) -> Txn {
+/// Transaction `n` for `seed`, with the injected fraud patterns, happening
+/// at `ts` (ms).
+pub fn transaction(seed: u64, ts: i64, n: u64) -> Txn {
     let r = mix(seed, n);
     let mut card = (r % CARDS) as u32;
     // Everyday amounts: 1 to 200 units, a card's own scale times noise.
@@ -163,7 +177,7 @@ pub fn transaction(seed: u64, n: u64) -> Txn {
         merchant,
         country,
         amount_cents,
-        ts: START_TS + n as i64 * MS_PER_TXN,
+        ts,
         born: Instant::now(),
         limit_cents: i64::MAX,
     }
@@ -270,22 +284,55 @@ pub fn load_reference_data(grid: &Grid) -> anyhow::Result<(Map<u32, Account>, Ma
     Ok((accounts, merchants))
 }
 
+/// Called with the end-to-end latency of each alert, in microseconds.
+pub type LatencyObserver = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// What the demo job reads: how many transactions, how fast.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoInput {
+    /// Generator seed.
+    pub seed: u64,
+    /// Stop after this many transactions; `None`: run until cancelled.
+    pub events: Option<u64>,
+    /// Transactions per second; `None`: as fast as possible.
+    pub rate: Option<f64>,
+    /// Event time of the first transaction, ms since the epoch.
+    pub start_ts: i64,
+    /// Event time between consecutive transactions, ms.
+    pub ms_per_txn: f64,
+}
+
 /// Adds the fraud-detection job to `p`: alerts go to the `alerts` map of
 /// `grid` and to the returned collection.
 pub fn build(
     p: &Pipeline,
     grid: &Grid,
-    seed: u64,
-    events: u64,
+    input: DemoInput,
+    latency: Option<LatencyObserver>,
 ) -> anyhow::Result<Collected<Alert>> {
     let (accounts, merchants) = load_reference_data(grid)?;
     let alerts_map = grid
         .map::<String, AlertRecord>("alerts")
         .context("creating the alerts map")?;
     let (sink, alerts) = Sinks::collect();
+    let DemoInput {
+        seed,
+        start_ts,
+        ms_per_txn,
+        ..
+    } = input;
+    let mut generator = Sources::generator(move |n| {
+        transaction(seed, start_ts + (n as f64 * ms_per_txn) as i64, n)
+    });
+    if let Some(rate) = input.rate {
+        generator = generator.rate(rate);
+    }
+    if let Some(events) = input.events {
+        generator = generator.limit(events);
+    }
 
     let txns = p
-        .read_from(Sources::generator(move |n| transaction(seed, n)).limit(events))
+        .read_from(generator)
         .named("transactions")
         // One source instance keeps each card's payments in event-time
         // order all the way to the per-card rules, which depend on order.
@@ -364,10 +411,14 @@ pub fn build(
         .map_using_map(
             accounts,
             |a| a.card,
-            |a, account| {
+            move |a, account| {
+                let latency_us = a.born.elapsed().as_micros() as u64;
+                if let Some(observe) = &latency {
+                    observe(latency_us);
+                }
                 Some(Alert {
                     owner: account.map_or_else(|| "unknown".to_string(), |acc| acc.owner.clone()),
-                    latency_us: a.born.elapsed().as_micros() as u64,
+                    latency_us,
                     ..a
                 })
             },
@@ -400,13 +451,64 @@ fn rule_name(rule: Rule) -> &'static str {
     }
 }
 
+/// Submits the demo job on a node: its alerts map streams changes to the
+/// dashboard, its latency goes to the node's metrics.
+pub fn submit_served(
+    node: &eddy_server::Node,
+    seed: u64,
+    events: Option<u64>,
+    rate: Option<f64>,
+) -> anyhow::Result<eddy_runtime::Job> {
+    let histogram = node
+        .metrics()
+        .histogram(
+            "eddy_demo_alert_latency_seconds",
+            "Time from a transaction's generation to its alert",
+        )
+        .context("registering the demo's latency histogram")?;
+    let observe: LatencyObserver = Arc::new(move |us| histogram.record(Duration::from_micros(us)));
+    let p = Pipeline::new();
+    let input = DemoInput {
+        seed,
+        events,
+        rate,
+        // Served, the demo runs in the present at its real rate, so that
+        // watermark lags on the dashboard mean something.
+        start_ts: eddy_runtime::metrics::now_ms(),
+        ms_per_txn: rate.map_or(MS_PER_TXN as f64, |r| 1000.0 / r),
+    };
+    build(&p, &node.grid, input, Some(observe))?;
+    node.watch_map(&node.grid.map::<String, AlertRecord>("alerts")?);
+    node.eddy
+        .submit(p, JobConfig::default().name("fraud-detection"))
+        .context("submitting the demo job")
+}
+
 /// Runs the demo job and prints progress and the summary.
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.events > 0, "--events must be at least 1");
+    if args.serve {
+        let eddy = Arc::new(Eddy::new(EddyConfig::default()));
+        let node = eddy_server::Node::new(eddy, Grid::new());
+        let rate = args.rate.or(Some(20_000.0));
+        submit_served(&node, args.seed, Some(args.events), rate)?;
+        return crate::ops_cmd::serve_node(
+            node,
+            args.bind,
+            std::env::var(eddy_server::TOKEN_ENV).ok(),
+        );
+    }
     let eddy = Eddy::new(EddyConfig::default());
     let grid = Grid::new();
     let p = Pipeline::new();
-    let alerts = build(&p, &grid, args.seed, args.events)?;
+    let input = DemoInput {
+        seed: args.seed,
+        events: Some(args.events),
+        rate: args.rate,
+        start_ts: START_TS,
+        ms_per_txn: MS_PER_TXN as f64,
+    };
+    let alerts = build(&p, &grid, input, None)?;
     let mut config = JobConfig::default().name("fraud-detection");
     config.parallelism = args.parallelism;
     let started = Instant::now();
@@ -502,7 +604,14 @@ mod tests {
         });
         let grid = Grid::new();
         let p = Pipeline::new();
-        let alerts = build(&p, &grid, 7, events).unwrap();
+        let input = DemoInput {
+            seed: 7,
+            events: Some(events),
+            rate: None,
+            start_ts: START_TS,
+            ms_per_txn: MS_PER_TXN as f64,
+        };
+        let alerts = build(&p, &grid, input, None).unwrap();
         let started = Instant::now();
         eddy.submit(p, JobConfig::default().parallelism(parallelism))
             .unwrap()

@@ -6,6 +6,7 @@ mod alloc;
 mod bench;
 mod demo;
 mod kafka_cmd;
+mod ops_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -29,6 +30,19 @@ enum Command {
     Produce(kafka_cmd::ProduceArgs),
     /// Reads records of a Kafka topic, for inspection.
     Consume(kafka_cmd::ConsumeArgs),
+    /// Runs a node: the jobs of a config file, the grid, the HTTP API and
+    /// the dashboard.
+    Serve(ops_cmd::ServeArgs),
+    /// Lists and controls the jobs of a running node.
+    Jobs {
+        #[command(subcommand)]
+        command: ops_cmd::JobsCommand,
+    },
+    /// Reads and writes the maps of a running node.
+    Map {
+        #[command(subcommand)]
+        command: ops_cmd::MapCommand,
+    },
     /// Runs a benchmark and prints rates against a baseline from the same run.
     Bench {
         #[command(subcommand)]
@@ -63,6 +77,28 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A NEXMark query; Hazelcast Jet runs the same with bench/jet/run.
+    Nexmark {
+        /// The query: q0, q1, q2, q3, q4, q5, q7, q8 or q13.
+        #[arg(long, default_value = "q5")]
+        query: String,
+        /// Events to generate.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Events per second, open loop, to measure latency (default: as
+        /// fast as possible, to measure throughput).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Instances per vertex and worker threads (default: cores).
+        #[arg(long)]
+        parallelism: Option<usize>,
+        /// faithful (Beam's generator) or jet (nexmark-jet's events).
+        #[arg(long, default_value = "faithful")]
+        variant: String,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// A raw rdkafka copy loop against an Eddy Kafka pipeline, on a running
     /// broker (start one with `scripts/kafka start`).
     Kafka {
@@ -83,6 +119,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Produce(args) => kafka_cmd::run_produce(args),
+        Command::Serve(args) => ops_cmd::run_serve(args),
+        Command::Jobs { command } => ops_cmd::run_jobs(command),
+        Command::Map { command } => ops_cmd::run_map(command),
         Command::Consume(args) => kafka_cmd::run_consume(args),
         Command::Bench { which } => match which {
             BenchCommand::Engine {
@@ -92,6 +131,14 @@ fn main() -> ExitCode {
                 json,
             } => bench_engine(events, rate, latency_seconds, json),
             BenchCommand::Grid { entries, json } => bench_grid(entries, json),
+            BenchCommand::Nexmark {
+                query,
+                events,
+                rate,
+                parallelism,
+                variant,
+                json,
+            } => bench_nexmark(&query, events, rate, parallelism, &variant, json),
             BenchCommand::Kafka {
                 bootstrap,
                 records,
@@ -167,6 +214,33 @@ fn bench_kafka(bootstrap: &str, records: u64, json: bool) -> anyhow::Result<()> 
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+fn bench_nexmark(
+    query: &str,
+    events: u64,
+    rate: Option<f64>,
+    parallelism: Option<usize>,
+    variant: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut options = eddy_nexmark::NexmarkOptions {
+        query: query.parse()?,
+        variant: variant.parse()?,
+        events,
+        rate_per_sec: rate,
+        ..eddy_nexmark::NexmarkOptions::default()
+    };
+    if let Some(p) = parallelism {
+        options.parallelism = p;
+    }
+    let report = eddy_nexmark::run(&options)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{report}");
     }
     Ok(())
 }

@@ -18,7 +18,8 @@ pub(crate) struct JobSummary {
     name: String,
     status: &'static str,
     uptime_ms: u64,
-    vertices: usize,
+    /// Number of vertices (the details list them under `vertices`).
+    vertex_count: usize,
     /// Items emitted by the vertices without inputs.
     source_items_out: u64,
     /// Items received by the vertices without outputs.
@@ -88,7 +89,7 @@ pub(crate) fn summary(job: &Job, metrics: &[VertexMetrics]) -> JobSummary {
         name: job.name().to_owned(),
         status: status_name(job.status()),
         uptime_ms: u64::try_from(job.uptime().as_millis()).unwrap_or(u64::MAX),
-        vertices: metrics.len(),
+        vertex_count: metrics.len(),
         source_items_out: (0..metrics.len())
             .filter(|&v| !has_input(v))
             .map(|v| metrics[v].items_out)
