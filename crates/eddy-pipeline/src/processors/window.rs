@@ -55,6 +55,10 @@ pub struct FrameWindowP<T, K, KF, Op: AggregateOperation<T>> {
     size_ms: i64,
     early_period_ms: Option<u64>,
     frames: BTreeMap<i64, HashMap<K, Slot<Op::Acc>>>,
+    /// The newest frame, kept out of `frames`: nearly every event lands in
+    /// it, and reaching it needs no tree lookup. Moved into `frames` when a
+    /// newer frame starts or a window that needs it is emitted.
+    hot: Option<(i64, HashMap<K, Slot<Op::Acc>>)>,
     /// Running per-key accumulators of the current sliding window (deduct).
     sliding: HashMap<K, Slot<Op::Acc>>,
     /// End of the next window to emit, once known.
@@ -86,6 +90,7 @@ where
             size_ms,
             early_period_ms: def.early_results_period_ms,
             frames: BTreeMap::new(),
+            hot: None,
             sliding: HashMap::new(),
             next_end: None,
             watermark: i64::MIN,
@@ -114,7 +119,15 @@ where
             return;
         }
         let end = eddy_core::frame_end(event.ts, self.frame_ms);
-        let frame = self.frames.entry(end).or_default();
+        let hot_end = self.hot.as_ref().map(|(e, _)| *e);
+        if hot_end.is_none_or(|h| end > h) {
+            self.retire_hot();
+            self.hot = Some((end, HashMap::new()));
+        }
+        let frame = match &mut self.hot {
+            Some((h, map)) if *h == end => map,
+            _ => self.frames.entry(end).or_default(),
+        };
         let key = (self.key_fn)(&event.value);
         let op = &self.op;
         let slot = frame.entry(key).or_insert_with(|| Slot {
@@ -125,8 +138,31 @@ where
         slot.events += 1;
     }
 
+    /// Moves the hot frame into `frames`.
+    fn retire_hot(&mut self) {
+        let Some((end, map)) = self.hot.take() else {
+            return;
+        };
+        match self.frames.entry(end) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(map);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let frame = o.get_mut();
+                for (key, slot) in map {
+                    let s = slot_of(frame, &key, &self.op);
+                    self.op.combine(&mut s.acc, &slot.acc);
+                    s.events += slot.events;
+                }
+            }
+        }
+    }
+
     /// Emits every window ending at or before `limit` into `pending`.
     fn emit_up_to(&mut self, limit: i64) {
+        if self.hot.as_ref().is_some_and(|(end, _)| *end <= limit) {
+            self.retire_hot();
+        }
         loop {
             let first_frame = self.frames.keys().next().copied();
             let next = match (self.next_end, first_frame) {
@@ -237,6 +273,7 @@ where
 
     /// Emits the current result of every window still open, marked early.
     fn emit_early(&mut self) {
+        self.retire_hot();
         let (Some(&first_frame), Some(&last_frame)) =
             (self.frames.keys().next(), self.frames.keys().next_back())
         else {
