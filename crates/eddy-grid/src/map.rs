@@ -567,7 +567,7 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
                 EvictionPolicy::Lfu => (meta.hits.load(Ordering::Relaxed) as u64, access),
                 EvictionPolicy::Random => return Some((at, false)),
             };
-            if best.map_or(true, |(_, b)| score < b) {
+            if best.is_none_or(|(_, b)| score < b) {
                 best = Some((at, score));
             }
             None
