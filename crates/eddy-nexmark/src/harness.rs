@@ -280,6 +280,7 @@ where
         Query::Q7 => queries::q7(&p, source, config, sink),
         Query::Q8 => queries::q8(&p, source, config, sink),
         Query::Q13 => queries::q13(&p, source, config, sink),
+        Query::Q13Map => queries::q13_map(&p, source, config, sink),
     }
     let eddy = Eddy::new(EddyConfig {
         cooperative_threads: options.parallelism,

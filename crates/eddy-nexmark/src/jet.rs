@@ -75,7 +75,7 @@ impl JetConfig {
             })
         };
         match self.query {
-            Query::Q5 | Query::Q13 => bid(seq % self.keys, 0),
+            Query::Q5 | Query::Q13 | Query::Q13Map => bid(seq % self.keys, 0),
             Query::Q7 => bid(seq, jet_random(seq, (seq / 100).max(1))),
             Query::Q8 if seq % 2 == 0 => Event::Person(Box::new(Person {
                 id: jet_random(seq, self.keys),

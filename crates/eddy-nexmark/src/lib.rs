@@ -65,11 +65,14 @@ pub enum Query {
     Q8,
     /// Bounded side-input join.
     Q13,
+    /// Q13 with the side table in a grid map, looked up with
+    /// `map_using_map`.
+    Q13Map,
 }
 
 impl Query {
     /// Every query, in order.
-    pub const ALL: [Query; 9] = [
+    pub const ALL: [Query; 10] = [
         Query::Q0,
         Query::Q1,
         Query::Q2,
@@ -79,6 +82,7 @@ impl Query {
         Query::Q7,
         Query::Q8,
         Query::Q13,
+        Query::Q13Map,
     ];
 
     /// Whether the results are window results: their latency counts from
@@ -100,6 +104,7 @@ impl fmt::Display for Query {
             Query::Q7 => "q7",
             Query::Q8 => "q8",
             Query::Q13 => "q13",
+            Query::Q13Map => "q13-map",
         };
         f.write_str(name)
     }
@@ -117,7 +122,7 @@ impl FromStr for Query {
             .find(|q| q.to_string()[1..] == *name)
             .ok_or_else(|| {
                 NexmarkError::InvalidOption(format!(
-                    "unknown query '{s}': use one of q0, q1, q2, q3, q4, q5, q7, q8, q13"
+                    "unknown query '{s}': use one of q0, q1, q2, q3, q4, q5, q7, q8, q13, q13-map"
                 ))
             })
     }

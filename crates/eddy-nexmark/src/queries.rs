@@ -655,9 +655,7 @@ pub fn q13_side_table(rows: u64) -> Vec<(u64, Arc<str>)> {
 
 /// Q13: each bid joined with a bounded side table on `auction % rows`,
 /// through `hash_join` (the side table is broadcast to every instance).
-///
-/// The other form of Q13, a lookup in a grid map (`map_using_map`), is not
-/// possible yet: the pipeline API has no stage that reads `eddy-grid` maps.
+/// [`q13_map`] is the other form, with the table in a grid map.
 pub fn q13<S, K>(p: &Pipeline, source: S, config: &QueryConfig, sink: K)
 where
     S: Source<Out = Event>,
@@ -674,6 +672,38 @@ where
             |s: &(u64, Arc<str>)| s.0,
             |b: Bid, s: Option<&(u64, Arc<str>)>| {
                 s.map(|(_, value)| EnrichedBid {
+                    auction: b.auction,
+                    bidder: b.bidder,
+                    price: b.price,
+                    date_time: b.date_time,
+                    value: value.clone(),
+                })
+            },
+        )
+        .write_to(sink);
+}
+
+/// Q13 with the side table in a grid map: each bid looks its value up in
+/// place with `map_using_map` (no copy of the table per instance).
+pub fn q13_map<S, K>(p: &Pipeline, source: S, config: &QueryConfig, sink: K)
+where
+    S: Source<Out = Event>,
+    K: Sink<EnrichedBid>,
+{
+    let rows = config.q13_side_rows.max(1);
+    let grid = eddy_grid::Grid::new();
+    let side = grid
+        .map::<u64, Arc<str>>("q13-side")
+        .expect("a new grid has no map of that name");
+    side.put_all(q13_side_table(rows));
+    p.read_from(source)
+        .with_timestamps(Event::date_time, config.lag())
+        .flat_map(Event::into_bid)
+        .map_using_map(
+            side,
+            move |b: &Bid| b.auction % rows,
+            |b: Bid, value: Option<&Arc<str>>| {
+                value.map(|value| EnrichedBid {
                     auction: b.auction,
                     bidder: b.bidder,
                     price: b.price,

@@ -2,7 +2,7 @@
 //! loops over the same events), at parallelism 1 and 2, compared regardless
 //! of order.
 
-use eddy_nexmark::queries::{self, QueryConfig};
+use eddy_nexmark::queries::{self, EnrichedBid, QueryConfig};
 use eddy_nexmark::{Event, GeneratorConfig, JetConfig, Query};
 use eddy_pipeline::sinks::CollectSink;
 use eddy_pipeline::sources::ItemsSource;
@@ -394,6 +394,23 @@ fn when_q13_then_each_bid_gets_its_side_value() {
         })
         .collect();
     assert_same("q13", outputs, expected);
+}
+
+#[test]
+fn when_q13_reads_a_grid_map_then_it_equals_the_hash_join_form() {
+    let events = faithful_events();
+    let config = QueryConfig::faithful(0);
+    let key = |e: &EnrichedBid| (e.auction, e.bidder, e.date_time, e.value.to_string());
+    let joined: Vec<Vec<_>> = run_query(queries::q13, &events, &config)
+        .into_iter()
+        .map(|out| out.iter().map(key).collect())
+        .collect();
+    let looked_up: Vec<Vec<_>> = run_query(queries::q13_map, &events, &config)
+        .into_iter()
+        .map(|out| out.iter().map(key).collect())
+        .collect();
+    assert!(!joined[0].is_empty());
+    assert_same("q13-map", looked_up, joined[0].clone());
 }
 
 #[test]

@@ -121,8 +121,11 @@ where
         let end = eddy_core::frame_end(event.ts, self.frame_ms);
         let hot_end = self.hot.as_ref().map(|(e, _)| *e);
         if hot_end.is_none_or(|h| end > h) {
+            // The next frame likely sees as many keys as the last one:
+            // sizing it so saves rehashing it as it grows.
+            let keys = self.hot.as_ref().map_or(0, |(_, map)| map.len());
             self.retire_hot();
-            self.hot = Some((end, HashMap::new()));
+            self.hot = Some((end, HashMap::with_capacity(keys)));
         }
         let frame = match &mut self.hot {
             Some((h, map)) if *h == end => map,
