@@ -37,6 +37,11 @@ pub(crate) struct PartitionWatermarks {
     partitions: Vec<PartitionTime>,
     emitted: i64,
     idle_emitted: bool,
+    /// Whether the poller has reported the instance's first assignment.
+    /// Before that, an instance with no partition is not idle but waiting:
+    /// declaring it idle would let the others' watermarks run ahead of the
+    /// partitions it is about to read.
+    assignment_known: bool,
 }
 
 impl PartitionWatermarks {
@@ -47,7 +52,14 @@ impl PartitionWatermarks {
             partitions: Vec::new(),
             emitted: i64::MIN,
             idle_emitted: false,
+            assignment_known: false,
         }
+    }
+
+    /// Records that the poller reported the instance's assignment (perhaps
+    /// empty).
+    pub(crate) fn assignment_known(&mut self) {
+        self.assignment_known = true;
     }
 
     /// Adds a partition (slot `self.len()`), assigned at `now_ms`.
@@ -73,6 +85,9 @@ impl PartitionWatermarks {
 
     /// What to emit now, if anything.
     pub(crate) fn poll(&mut self, now_ms: i64) -> Option<Signal> {
+        if !self.assignment_known {
+            return None;
+        }
         let mut min: Option<i64> = None;
         for p in &self.partitions {
             if self.is_idle(p, now_ms) {
@@ -129,6 +144,7 @@ mod tests {
     #[test]
     fn when_partitions_advance_then_watermark_is_min_minus_lag() {
         let mut w = PartitionWatermarks::new(10, None);
+        w.assignment_known();
         w.add_partition(0);
         w.add_partition(0);
         w.on_event(0, 100, 0);
@@ -143,6 +159,7 @@ mod tests {
     #[test]
     fn when_one_partition_idle_then_watermark_follows_the_others() {
         let mut w = PartitionWatermarks::new(0, Some(1_000));
+        w.assignment_known();
         w.add_partition(0);
         w.add_partition(0);
         w.on_event(0, 100, 500);
@@ -159,6 +176,7 @@ mod tests {
     #[test]
     fn when_an_idle_partition_returns_behind_then_watermark_never_goes_back() {
         let mut w = PartitionWatermarks::new(0, Some(100));
+        w.assignment_known();
         w.add_partition(0);
         w.add_partition(0);
         w.on_event(0, 1_000, 150);
@@ -173,6 +191,7 @@ mod tests {
     #[test]
     fn when_all_partitions_go_idle_at_once_then_their_watermark_comes_first() {
         let mut w = PartitionWatermarks::new(0, Some(100));
+        w.assignment_known();
         w.add_partition(0);
         w.add_partition(0);
         w.add_partition(0);
@@ -188,6 +207,8 @@ mod tests {
     #[test]
     fn when_instance_owns_no_partition_then_it_is_idle() {
         let mut w = PartitionWatermarks::new(0, None);
+        assert_eq!(w.poll(0), None, "not idle before the assignment is known");
+        w.assignment_known();
         assert_eq!(w.poll(0), Some(Signal::Idle));
         assert_eq!(w.poll(1), None);
     }

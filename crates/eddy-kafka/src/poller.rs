@@ -376,7 +376,12 @@ where
         new.sort_unstable();
         if new.is_empty() {
             // Nothing (new) to read: an instance beyond the partition count
-            // still connected; partitions may come later.
+            // still connected; partitions may come later. The first time,
+            // the processor learns that its (empty) assignment is known,
+            // so that it may declare itself idle.
+            if first {
+                self.push(FromPoller::Assigned(Vec::new()));
+            }
             self.connected = true;
             return Ok(());
         }

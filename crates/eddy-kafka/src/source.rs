@@ -576,6 +576,9 @@ where
                     batches_left -= 1;
                 }
                 Some(FromPoller::Assigned(new)) => {
+                    if let Some(w) = &mut self.watermarks {
+                        w.assignment_known();
+                    }
                     for (topic, partition, offset) in new {
                         self.partitions.push((topic, partition));
                         self.next_offsets.push(offset);

@@ -7,6 +7,9 @@
 
 use anyhow::Context;
 use eddy_grid::{Grid, Map};
+use eddy_kafka::{KafkaSink, KafkaSource};
+use eddy_pipeline::sources::GeneratorSource;
+use eddy_pipeline::EventTimePolicy;
 use eddy_pipeline::{
     agg, AggregateOperation, Collected, Pipeline, Sinks, Sources, WindowDefinition,
 };
@@ -44,6 +47,14 @@ pub struct DemoArgs {
     /// 20000 so that the dashboard has something to show for a while).
     #[arg(long)]
     rate: Option<f64>,
+    /// Run over Kafka at this bootstrap address: a producer job writes the
+    /// transactions to a topic, the detection job reads them from there and
+    /// writes its alerts to a second topic.
+    #[arg(long, conflicts_with = "serve")]
+    bootstrap: Option<String>,
+    /// Partitions of the transactions topic with --bootstrap.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
 }
 
 /// Cards in the generated population.
@@ -107,6 +118,43 @@ pub struct Txn {
     born: Instant,
     /// The account's payment limit, from the `accounts` map.
     limit_cents: i64,
+}
+
+/// A transaction as it travels through Kafka.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TxnRecord {
+    card: u32,
+    merchant: u32,
+    country: u8,
+    amount_cents: i64,
+    ts: i64,
+}
+
+impl From<&Txn> for TxnRecord {
+    fn from(t: &Txn) -> Self {
+        TxnRecord {
+            card: t.card,
+            merchant: t.merchant,
+            country: t.country,
+            amount_cents: t.amount_cents,
+            ts: t.ts,
+        }
+    }
+}
+
+impl From<TxnRecord> for Txn {
+    /// A transaction read from Kafka; its latency counts from now.
+    fn from(r: TxnRecord) -> Self {
+        Txn {
+            card: r.card,
+            merchant: r.merchant,
+            country: r.country,
+            amount_cents: r.amount_cents,
+            ts: r.ts,
+            born: Instant::now(),
+            limit_cents: i64::MAX,
+        }
+    }
 }
 
 /// The fraud rules.
@@ -255,6 +303,12 @@ pub struct Summary {
     pub latency_p99_us: u64,
     /// Wall time of the run.
     pub duration_ms: u64,
+    /// With --bootstrap: the topic the transactions went through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactions_topic: Option<String>,
+    /// With --bootstrap: the topic the alerts went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts_topic: Option<String>,
 }
 
 /// Loads the reference data into the grid: an account per card and the
@@ -287,8 +341,19 @@ pub fn load_reference_data(grid: &Grid) -> anyhow::Result<(Map<u32, Account>, Ma
 /// Called with the end-to-end latency of each alert, in microseconds.
 pub type LatencyObserver = Arc<dyn Fn(u64) + Send + Sync>;
 
+/// The Kafka topics of a demo run over Kafka.
+#[derive(Debug, Clone)]
+pub struct KafkaTopics {
+    /// Bootstrap address.
+    pub bootstrap: String,
+    /// Topic the producer job fills and the detection job reads.
+    pub transactions: String,
+    /// Topic the alerts go to.
+    pub alerts: String,
+}
+
 /// What the demo job reads: how many transactions, how fast.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DemoInput {
     /// Generator seed.
     pub seed: u64,
@@ -300,6 +365,9 @@ pub struct DemoInput {
     pub start_ts: i64,
     /// Event time between consecutive transactions, ms.
     pub ms_per_txn: f64,
+    /// Read the transactions from Kafka (written there by
+    /// [`produce_to_kafka`]) instead of generating them in the job.
+    pub kafka: Option<KafkaTopics>,
 }
 
 /// Adds the fraud-detection job to `p`: alerts go to the `alerts` map of
@@ -315,38 +383,36 @@ pub fn build(
         .map::<String, AlertRecord>("alerts")
         .context("creating the alerts map")?;
     let (sink, alerts) = Sinks::collect();
-    let DemoInput {
-        seed,
-        start_ts,
-        ms_per_txn,
-        ..
-    } = input;
-    let mut generator = Sources::generator(move |n| {
-        transaction(seed, start_ts + (n as f64 * ms_per_txn) as i64, n)
-    });
-    if let Some(rate) = input.rate {
-        generator = generator.rate(rate);
-    }
-    if let Some(events) = input.events {
-        generator = generator.limit(events);
-    }
-
-    let txns = p
-        .read_from(generator)
-        .named("transactions")
-        // One source instance keeps each card's payments in event-time
-        // order all the way to the per-card rules, which depend on order.
-        .set_local_parallelism(1)
-        .with_timestamps(|t| t.ts, Duration::from_secs(1))
-        .map_using_map(
-            accounts.clone(),
-            |t| t.card,
-            |mut t, account| {
-                t.limit_cents = account.map_or(0, |a| a.limit_cents);
-                Some(t)
-            },
-        )
-        .share();
+    let enrich = |mut t: Txn, account: Option<&Account>| {
+        t.limit_cents = account.map_or(0, |a| a.limit_cents);
+        Some(t)
+    };
+    let txns = match &input.kafka {
+        None => p
+            .read_from(generator(&input))
+            .named("transactions")
+            // One source instance keeps each card's payments in event-time
+            // order all the way to the per-card rules, which depend on order.
+            .set_local_parallelism(1)
+            .with_timestamps(|t| t.ts, Duration::from_secs(1))
+            .map_using_map(accounts.clone(), |t| t.card, enrich)
+            .share(),
+        Some(kafka) => p
+            .read_from(
+                KafkaSource::topic(kafka.transactions.as_str())
+                    .bootstrap(kafka.bootstrap.as_str())
+                    .json::<TxnRecord>()
+                    // Event time per partition: a card's payments share a
+                    // partition, in order, so none is ever late.
+                    .event_time(EventTimePolicy::lag(Duration::from_secs(1)))
+                    .timestamp_fn(|r: &TxnRecord| r.ts)
+                    .stop_at_end(),
+            )
+            .named("transactions")
+            .map(Txn::from)
+            .map_using_map(accounts.clone(), |t| t.card, enrich)
+            .share(),
+    };
 
     let velocity = txns
         .stream()
@@ -426,19 +492,92 @@ pub fn build(
         .share();
     all.stream().write_to(sink);
     all.stream()
-        .map(|a| {
-            let key = format!("{}-{:05}-{:?}", a.ts, a.card, a.rule);
-            let record = AlertRecord {
-                rule: rule_name(a.rule).to_string(),
-                card: a.card,
-                owner: a.owner,
-                ts: a.ts,
-                detail: a.detail,
-            };
-            (key, record)
-        })
+        .map(alert_record)
         .write_to(Sinks::map(alerts_map));
+    if let Some(kafka) = &input.kafka {
+        all.stream().map(|a| alert_record(a).1).write_to(
+            KafkaSink::topic(kafka.alerts.as_str())
+                .bootstrap(kafka.bootstrap.as_str())
+                .json::<AlertRecord>()
+                .key_string_by(|r: &AlertRecord| r.card.to_string()),
+        );
+    }
     Ok(alerts)
+}
+
+/// The transaction generator of `input`.
+fn generator(
+    input: &DemoInput,
+) -> GeneratorSource<impl Fn(u64) -> Txn + Clone + Send + Sync + 'static> {
+    let DemoInput {
+        seed,
+        start_ts,
+        ms_per_txn,
+        ..
+    } = *input;
+    let mut generator = Sources::generator(move |n| {
+        transaction(seed, start_ts + (n as f64 * ms_per_txn) as i64, n)
+    });
+    if let Some(rate) = input.rate {
+        generator = generator.rate(rate);
+    }
+    if let Some(events) = input.events {
+        generator = generator.limit(events);
+    }
+    generator
+}
+
+/// An alert as the `alerts` map and topic store it, with its map key.
+fn alert_record(a: Alert) -> (String, AlertRecord) {
+    let key = format!("{}-{:05}-{:?}", a.ts, a.card, a.rule);
+    let record = AlertRecord {
+        rule: rule_name(a.rule).to_string(),
+        card: a.card,
+        owner: a.owner,
+        ts: a.ts,
+        detail: a.detail,
+    };
+    (key, record)
+}
+
+/// The producer layer of a run over Kafka: writes the transactions of
+/// `input` to a new topic of `partitions` partitions, keyed by card (so
+/// that a card's payments stay in order in one partition), and returns
+/// when all are acknowledged.
+pub fn produce_to_kafka(
+    eddy: &Eddy,
+    input: &DemoInput,
+    kafka: &KafkaTopics,
+    partitions: i32,
+) -> anyhow::Result<()> {
+    eddy_kafka::create_topic(
+        &kafka.bootstrap,
+        &kafka.transactions,
+        partitions,
+        Duration::from_secs(30),
+    )
+    .with_context(|| {
+        format!(
+            "creating topic '{}' at {}",
+            kafka.transactions, kafka.bootstrap
+        )
+    })?;
+    let p = Pipeline::new();
+    p.read_from(generator(input))
+        .named("transactions")
+        .set_local_parallelism(1)
+        .map(|t| TxnRecord::from(&t))
+        .write_to(
+            KafkaSink::topic(kafka.transactions.as_str())
+                .bootstrap(kafka.bootstrap.as_str())
+                .json::<TxnRecord>()
+                .key_string_by(|r: &TxnRecord| r.card.to_string())
+                // One producer keeps the records of a card in generation order.
+                .parallelism(1),
+        );
+    eddy.submit(p, JobConfig::default().name("fraud-producer"))
+        .and_then(|job| job.join())
+        .context("the producer job failed")
 }
 
 /// The snake-case name of a rule, as in JSON output.
@@ -476,6 +615,7 @@ pub fn submit_served(
         // watermark lags on the dashboard mean something.
         start_ts: eddy_runtime::metrics::now_ms(),
         ms_per_txn: rate.map_or(MS_PER_TXN as f64, |r| 1000.0 / r),
+        kafka: None,
     };
     build(&p, &node.grid, input, Some(observe))?;
     node.watch_map(&node.grid.map::<String, AlertRecord>("alerts")?);
@@ -507,8 +647,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         rate: args.rate,
         start_ts: START_TS,
         ms_per_txn: MS_PER_TXN as f64,
+        kafka: args.bootstrap.map(|bootstrap| {
+            // Fresh topics per run, so that one run never reads another's data.
+            let run = eddy_runtime::metrics::now_ms();
+            KafkaTopics {
+                bootstrap,
+                transactions: format!("eddy-demo-transactions-{run}"),
+                alerts: format!("eddy-demo-alerts-{run}"),
+            }
+        }),
     };
-    let alerts = build(&p, &grid, input, None)?;
+    if let Some(kafka) = &input.kafka {
+        produce_to_kafka(&eddy, &input, kafka, args.partitions)?;
+    }
+    let alerts = build(&p, &grid, input.clone(), None)?;
     let mut config = JobConfig::default().name("fraud-detection");
     config.parallelism = args.parallelism;
     let started = Instant::now();
@@ -539,7 +691,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     if live {
         eprintln!();
     }
-    let summary = summarize(args.events, alerts.take(), duration);
+    let mut summary = summarize(args.events, alerts.take(), duration);
+    if let Some(kafka) = input.kafka {
+        summary.transactions_topic = Some(kafka.transactions);
+        summary.alerts_topic = Some(kafka.alerts);
+    }
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -573,6 +729,8 @@ fn summarize(events: u64, mut alerts: Vec<Alert>, duration: Duration) -> Summary
         latency_p50_us: latency.value_at_quantile(0.5),
         latency_p99_us: latency.value_at_quantile(0.99),
         duration_ms: duration.as_millis() as u64,
+        transactions_topic: None,
+        alerts_topic: None,
     }
 }
 
@@ -588,6 +746,9 @@ fn print_summary(s: &Summary) {
         "  {:<22} {:>8} alerts (digest {})",
         "total", s.alerts_total, s.alerts_digest
     );
+    if let (Some(t), Some(a)) = (&s.transactions_topic, &s.alerts_topic) {
+        println!("  transactions read from Kafka topic {t}, alerts written to {a}");
+    }
     println!(
         "  latency generation -> alert: p50 {} us, p99 {} us",
         s.latency_p50_us, s.latency_p99_us
@@ -610,6 +771,7 @@ mod tests {
             rate: None,
             start_ts: START_TS,
             ms_per_txn: MS_PER_TXN as f64,
+            kafka: None,
         };
         let alerts = build(&p, &grid, input, None).unwrap();
         let started = Instant::now();
@@ -620,6 +782,104 @@ mod tests {
         let summary = summarize(events, alerts.take(), started.elapsed());
         let stored = grid.map::<String, AlertRecord>("alerts").unwrap().values();
         (summary, stored)
+    }
+
+    /// A Kafka broker started with `scripts/kafka` for one test, stopped on
+    /// drop.
+    struct Broker {
+        dir: std::path::PathBuf,
+        bootstrap: String,
+    }
+
+    impl Broker {
+        fn script() -> std::path::PathBuf {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka")
+        }
+
+        fn start() -> Broker {
+            let dir = std::env::temp_dir().join(format!("eddy-demo-kafka-{}", std::process::id()));
+            let out = std::process::Command::new("bash")
+                .arg(Self::script())
+                .args(["start", "--dir"])
+                .arg(&dir)
+                .output()
+                .expect("cannot run scripts/kafka");
+            assert!(
+                out.status.success(),
+                "scripts/kafka start failed: {}\nThe demo's Kafka test needs Java 17+ and Maven.",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let bootstrap = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .to_string();
+            Broker { dir, bootstrap }
+        }
+    }
+
+    impl Drop for Broker {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("bash")
+                .arg(Self::script())
+                .args(["stop", "--dir"])
+                .arg(&self.dir)
+                .output();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn when_demo_runs_over_kafka_then_alerts_equal_the_in_process_run() {
+        let (in_process, _) = run_once(2, 50_000);
+        let broker = Broker::start();
+        let run = eddy_runtime::metrics::now_ms();
+        let kafka = KafkaTopics {
+            bootstrap: broker.bootstrap.clone(),
+            transactions: format!("test-transactions-{run}"),
+            alerts: format!("test-alerts-{run}"),
+        };
+        let input = DemoInput {
+            seed: 7,
+            events: Some(50_000),
+            rate: None,
+            start_ts: START_TS,
+            ms_per_txn: MS_PER_TXN as f64,
+            kafka: Some(kafka.clone()),
+        };
+        let eddy = Eddy::new(EddyConfig {
+            cooperative_threads: 2,
+        });
+        produce_to_kafka(&eddy, &input, &kafka, 3).unwrap();
+        let grid = Grid::new();
+        let p = Pipeline::new();
+        let alerts = build(&p, &grid, input, None).unwrap();
+        eddy.submit(p, JobConfig::default())
+            .unwrap()
+            .join()
+            .unwrap();
+        let over_kafka = summarize(50_000, alerts.take(), Duration::from_secs(1));
+        assert_eq!(
+            over_kafka.alerts_digest, in_process.alerts_digest,
+            "{:?} vs {:?}",
+            over_kafka.alerts_by_rule, in_process.alerts_by_rule
+        );
+        // The alerts topic holds every alert.
+        let mut out = Vec::new();
+        let options = eddy_kafka::cli::ConsumeOptions {
+            bootstrap: kafka.bootstrap.clone(),
+            topic: kafka.alerts.clone(),
+            from_beginning: true,
+            max: Some(over_kafka.alerts_total),
+            read_committed: false,
+            format: eddy_kafka::cli::OutputFormat::Text,
+            idle_timeout: Some(Duration::from_secs(20)),
+            properties: Default::default(),
+        };
+        let read = eddy_kafka::cli::consume(&options, &mut out).unwrap();
+        assert_eq!(read, over_kafka.alerts_total);
+        drop(broker);
     }
 
     #[test]
