@@ -666,6 +666,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let job = eddy.submit(p, config).context("submitting the demo job")?;
     let live = std::io::stderr().is_terminal() && !args.json;
+    let mut drawn = false;
     loop {
         if let Some(result) = job.join_timeout(Duration::from_millis(250)) {
             result.context("the demo job failed")?;
@@ -677,20 +678,32 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
                 .iter()
                 .find(|m| m.name == "transactions")
                 .map_or(0, |m| m.items_out);
-            let secs = started.elapsed().as_secs_f64();
-            eprint!(
-                "\r{:>5.1}%  {:>10} events  {:>10.0} events/s  {:>6} alerts ",
+            let so_far = summarize(done, alerts.items(), started.elapsed());
+            // One screen, redrawn in place: cursor up over the previous one.
+            if drawn {
+                eprint!("\x1b[3A");
+            }
+            drawn = true;
+            eprintln!(
+                "\x1b[2K{:>5.1}%  {:>10} events  {:>10.0} events/s",
                 100.0 * done as f64 / args.events as f64,
                 done,
-                done as f64 / secs,
-                alerts.len()
+                so_far.events_per_sec
+            );
+            let rules: Vec<String> = so_far
+                .alerts_by_rule
+                .iter()
+                .map(|(rule, n)| format!("{}: {n}", rule_name(*rule)))
+                .collect();
+            eprintln!("\x1b[2K  alerts  {}", rules.join("  "));
+            eprintln!(
+                "\x1b[2K  latency generation -> alert  p50 {:.1} ms  p99 {:.1} ms",
+                so_far.latency_p50_us as f64 / 1000.0,
+                so_far.latency_p99_us as f64 / 1000.0
             );
         }
     }
     let duration = started.elapsed();
-    if live {
-        eprintln!();
-    }
     let mut summary = summarize(args.events, alerts.take(), duration);
     if let Some(kafka) = input.kafka {
         summary.transactions_topic = Some(kafka.transactions);
