@@ -106,8 +106,6 @@ pub struct MapInfo {
     pub expirations: u64,
     /// `hits / gets`; `None` before the first read.
     pub hit_rate: Option<f64>,
-    /// Whether the map's changes stream (and so whether it can be near-cached).
-    pub changes: bool,
 }
 
 /// One entry of a query page.

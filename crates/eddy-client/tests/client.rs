@@ -95,7 +95,7 @@ fn when_entries_are_put_read_queried_and_deleted_then_they_round_trip() {
     assert_eq!(err.status(), Some(400));
 
     let maps = client.maps().unwrap();
-    assert!(maps.iter().any(|m| m.name == "accounts" && m.changes));
+    assert!(maps.iter().any(|m| m.name == "accounts"));
     assert!(client
         .metrics_text()
         .unwrap()
@@ -196,15 +196,15 @@ fn when_the_cache_is_full_then_it_stays_within_capacity() {
 }
 
 #[test]
-fn when_a_map_has_no_change_stream_then_no_near_cache_is_opened() {
+fn when_the_map_does_not_exist_then_no_near_cache_is_opened() {
     let (_node, server) = node_and_server(ServerConfig::default());
     let client = Client::new(&server.url()).unwrap();
-    match client.near_cache("plain", 10) {
+    match client.near_cache("missing", 10) {
         Err(ClientError::Http {
             status: 404,
             message,
         }) => {
-            assert!(message.contains("watch_map"), "{message}")
+            assert!(message.contains("missing"), "{message}")
         }
         other => panic!("expected a 404, got {other:?}"),
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::{Expiry, MapConfig};
+use crate::events::{EntryEvent, EventFilter, ListenerId, MapEvent};
 use crate::map::{GridKey, GridValue, Map, MapInner};
 use crate::query::{Aggregation, Predicate};
 use crate::stats::MapStats;
@@ -38,6 +39,8 @@ pub(crate) trait ErasedMap: Send + Sync {
     fn aggregate(&self, agg: &Aggregation, pred: Option<&Predicate>) -> Value;
     fn size(&self) -> usize;
     fn clear(&self) -> usize;
+    fn add_json_listener(&self, include_values: bool, listener: JsonListener) -> ListenerId;
+    fn remove_listener(&self, id: ListenerId) -> bool;
     fn save_snapshot(&self, path: &Path) -> Result<usize, GridError>;
     fn load_snapshot(&self, path: &Path) -> Result<usize, GridError>;
 }
@@ -78,9 +81,37 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
     }
 }
 
+/// A listener of the JSON view: sees every event with keys and values as JSON.
+pub type JsonListener = Box<dyn Fn(&MapEvent<Value, Value>) + Send + Sync>;
+
+/// An event of a typed map as JSON; a value that cannot be encoded (which
+/// serde types that round-trip through the map never produce) becomes null.
+fn event_as_json<K: GridKey, V: GridValue>(event: &MapEvent<K, V>) -> MapEvent<Value, Value> {
+    let json = |v: &V| serde_json::to_value(v).unwrap_or(Value::Null);
+    match event {
+        MapEvent::Entry(e) => MapEvent::Entry(EntryEvent {
+            kind: e.kind,
+            key: serde_json::to_value(&e.key).unwrap_or(Value::Null),
+            old_value: e.old_value.as_ref().map(json),
+            new_value: e.new_value.as_ref().map(json),
+        }),
+        MapEvent::Cleared { entries } => MapEvent::Cleared { entries: *entries },
+    }
+}
+
 impl<K: GridKey, V: GridValue> ErasedMap for Arc<MapInner<K, V>> {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn add_json_listener(&self, include_values: bool, listener: JsonListener) -> ListenerId {
+        self.handle().add_listener(
+            EventFilter::All,
+            include_values,
+            move |event: &MapEvent<K, V>| listener(&event_as_json(event)),
+        )
+    }
+    fn remove_listener(&self, id: ListenerId) -> bool {
+        self.handle().remove_listener(id)
     }
     fn types(&self) -> String {
         type_names::<K, V>()
@@ -168,6 +199,22 @@ impl JsonMap {
     /// The map's name.
     pub fn name(&self) -> &str {
         self.inner.name()
+    }
+
+    /// Registers an entry listener that sees keys and values as JSON; it
+    /// is delivered like any listener (see [`crate::events`]).
+    pub fn add_listener(
+        &self,
+        include_values: bool,
+        listener: impl Fn(&MapEvent<Value, Value>) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.inner
+            .add_json_listener(include_values, Box::new(listener))
+    }
+
+    /// Removes a listener; returns whether it was registered.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.inner.remove_listener(id)
     }
 
     /// The map's key and value type names, for diagnostics.

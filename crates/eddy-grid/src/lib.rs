@@ -69,7 +69,7 @@ pub use error::GridError;
 pub use events::{EntryEvent, EntryEventKind, EventFilter, ListenerId, MapEvent};
 pub use grid::Grid;
 pub use journal::{JournalBatch, JournalEvent, JournalStart};
-pub use json::JsonMap;
+pub use json::{JsonListener, JsonMap};
 pub use map::{
     EntryMut, Extractor, GridKey, GridValue, JournalReader, Map, Page, QueryPlan, EVICTION_SAMPLE,
     SWEEP_BATCH,

@@ -537,3 +537,24 @@ fn when_map_is_used_then_stats_count_reads_writes_and_activity() {
         (Some(4_000), Some(3_000))
     );
 }
+
+#[test]
+fn when_json_listener_added_then_it_sees_typed_changes_as_json() {
+    let grid = eddy_grid::Grid::new();
+    let map = grid.map::<u64, String>("names").unwrap();
+    let view = grid.json_map("names").unwrap();
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let id = view.add_listener(true, move |event| {
+        if let eddy_grid::MapEvent::Entry(e) = event {
+            sink.lock().push((e.key.clone(), e.new_value.clone()));
+        }
+    });
+    map.put(7, "seven".to_string());
+    assert!(map.flush_listeners(std::time::Duration::from_secs(5)));
+    assert_eq!(
+        *seen.lock(),
+        vec![(serde_json::json!(7), Some(serde_json::json!("seven")))]
+    );
+    assert!(view.remove_listener(id));
+}

@@ -284,8 +284,7 @@ function renderMaps(maps) {
       el("td", { text: fmtBytes(m.allocated_bytes || m.bytes) }),
       el("td", { text: m.hit_rate === null ? "–" : `${(m.hit_rate * 100).toFixed(1)}%` }),
       el("td", { text: fmt(m.gets) }), el("td", { text: fmt(m.puts) }),
-      el("td", { text: fmt(m.removals) }), el("td", { text: fmt(m.evictions) }),
-      el("td", { text: m.changes ? "yes" : "no" }));
+      el("td", { text: fmt(m.removals) }), el("td", { text: fmt(m.evictions) }));
     row.addEventListener("click", () => { $("query-map").value = m.name; runQuery(0); });
     body.append(row);
   }
@@ -300,7 +299,7 @@ function renderMaps(maps) {
   }
   const alerts = maps.find((m) => m.name === "alerts");
   $("alerts-section").hidden = !alerts;
-  if (alerts && alerts.changes && !state.alertsSource) followAlerts();
+  if (alerts && !state.alertsSource) followAlerts();
 }
 
 function followAlerts() {

@@ -6,7 +6,7 @@
 //! turned into JSON once, on the map's listener thread, and shared by every
 //! subscriber.
 
-use eddy_grid::{EventFilter, GridKey, GridValue, ListenerId, Map, MapEvent};
+use eddy_grid::{EventFilter, GridKey, GridValue, JsonMap, ListenerId, Map, MapEvent};
 use parking_lot::Mutex;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -41,8 +41,24 @@ impl<K: GridKey, V: GridValue> Source for TypedSource<K, V> {
     }
 }
 
+/// The listener of a map known only by name, through the grid's JSON view.
+struct JsonSource(JsonMap);
+
+impl Source for JsonSource {
+    fn attach(&self, tx: broadcast::Sender<Arc<str>>) -> ListenerId {
+        self.0.add_listener(true, move |event| {
+            // As above: a failed send means no one listens any more.
+            let _ = tx.send(event_json(event).into());
+        })
+    }
+
+    fn detach(&self, id: ListenerId) {
+        self.0.remove_listener(id);
+    }
+}
+
 /// The JSON of one map event as subscribers receive it.
-fn event_json<K: GridKey, V: GridValue>(event: &MapEvent<K, V>) -> String {
+fn event_json<K: serde::Serialize, V: serde::Serialize>(event: &MapEvent<K, V>) -> String {
     let v = match event {
         MapEvent::Entry(e) => json!({
             "type": "entry",
@@ -114,15 +130,29 @@ impl ChangeFeeds {
             .insert(map.name().to_owned(), Arc::new(feed));
     }
 
-    /// Whether `map` has a feed.
-    pub fn is_watched(&self, map: &str) -> bool {
-        self.feeds.lock().contains_key(map)
+    /// Subscribes to the changes of `map`, watching it through the grid's
+    /// JSON view if no typed handle was registered for it.
+    pub fn subscribe_json(&self, map: &JsonMap) -> Subscription {
+        let feed = self
+            .feeds
+            .lock()
+            .entry(map.name().to_owned())
+            .or_insert_with(|| {
+                let (tx, _) = broadcast::channel(FEED_BUFFER_EVENTS);
+                Arc::new(Feed {
+                    source: Box::new(JsonSource(map.clone())),
+                    tx,
+                    state: Mutex::new(FeedState {
+                        subscribers: 0,
+                        listener: None,
+                    }),
+                })
+            })
+            .clone();
+        Self::attach(feed)
     }
 
-    /// Subscribes to the changes of `map`; `None` if it is not watched.
-    /// Events from the moment this returns are delivered.
-    pub fn subscribe(&self, map: &str) -> Option<Subscription> {
-        let feed = self.feeds.lock().get(map).cloned()?;
+    fn attach(feed: Arc<Feed>) -> Subscription {
         let events = feed.tx.subscribe();
         let mut state = feed.state.lock();
         state.subscribers += 1;
@@ -130,6 +160,6 @@ impl ChangeFeeds {
             state.listener = Some(feed.source.attach(feed.tx.clone()));
         }
         drop(state);
-        Some(Subscription { events, feed })
+        Subscription { events, feed }
     }
 }

@@ -23,14 +23,11 @@ struct MapView {
     stats: MapStats,
     /// Hits over reads, 0.0 to 1.0; `null` before the first read.
     hit_rate: Option<f64>,
-    /// Whether `/api/maps/{name}/changes` streams this map.
-    changes: bool,
 }
 
-fn view(state: &AppState, stats: MapStats) -> MapView {
+fn view(stats: MapStats) -> MapView {
     MapView {
         hit_rate: (stats.gets > 0).then(|| stats.hits as f64 / stats.gets as f64),
-        changes: state.node.feeds().is_watched(&stats.name),
         stats,
     }
 }
@@ -78,7 +75,7 @@ async fn blocking<T: Send + 'static>(
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let grid = state.node.grid.clone();
     let stats = blocking(move || Ok(grid.stats())).await?;
-    let maps: Vec<MapView> = stats.into_iter().map(|s| view(&state, s)).collect();
+    let maps: Vec<MapView> = stats.into_iter().map(view).collect();
     json(&maps)
 }
 
@@ -88,7 +85,7 @@ pub(crate) async fn stats(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let m = map(&state, &name)?;
-    json(&view(&state, m.stats()))
+    json(&view(m.stats()))
 }
 
 /// `GET /api/maps/{name}/entries/{key}`
@@ -285,11 +282,7 @@ pub(crate) async fn changes(
             ),
         ));
     }
-    let subscription = state.node.feeds().subscribe(&name).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "map '{name}' has no change stream: the process that created it did not call Node::watch_map for it; read the map with GET queries instead"
-        ))
-    })?;
+    let subscription = state.node.feeds().subscribe_json(&m);
     let ready = serde_json::json!({"type": "ready", "map": name}).to_string();
     let mut check = tokio::time::interval(DROP_CHECK_INTERVAL);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
