@@ -1,0 +1,1 @@
+//! PostgreSQL sink, source and grid map store for Eddy.
