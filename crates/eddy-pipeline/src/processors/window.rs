@@ -118,18 +118,25 @@ where
             }
             return;
         }
-        let end = eddy_core::frame_end(event.ts, self.frame_ms);
-        let hot_end = self.hot.as_ref().map(|(e, _)| *e);
-        if hot_end.is_none_or(|h| end > h) {
-            // The next frame likely sees as many keys as the last one:
-            // sizing it so saves rehashing it as it grows.
-            let keys = self.hot.as_ref().map_or(0, |(_, map)| map.len());
-            self.retire_hot();
-            self.hot = Some((end, HashMap::with_capacity(keys)));
-        }
+        let frame_ms = self.frame_ms;
+        let in_hot = |h: i64| event.ts < h && event.ts >= h - frame_ms;
         let frame = match &mut self.hot {
-            Some((h, map)) if *h == end => map,
-            _ => self.frames.entry(end).or_default(),
+            // The common case, decided without dividing the timestamp.
+            Some((h, map)) if in_hot(*h) => map,
+            _ => {
+                let end = eddy_core::frame_end(event.ts, frame_ms);
+                if self.hot.as_ref().is_none_or(|(h, _)| end > *h) {
+                    // The next frame likely sees as many keys as the last
+                    // one: sizing it so saves rehashing it as it grows.
+                    let keys = self.hot.as_ref().map_or(0, |(_, map)| map.len());
+                    self.retire_hot();
+                    self.hot = Some((end, HashMap::with_capacity(keys)));
+                }
+                match &mut self.hot {
+                    Some((h, map)) if *h == end => map,
+                    _ => self.frames.entry(end).or_default(),
+                }
+            }
         };
         let key = (self.key_fn)(&event.value);
         let op = &self.op;
