@@ -34,6 +34,7 @@ mod poller;
 mod record;
 mod sink;
 mod source;
+pub mod testing;
 
 pub use admin::{create_topic, end_offsets, partition_count, Properties};
 pub use dead_letter::{

@@ -17,74 +17,14 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Records of the round-trip scenario.
 const ROUND_TRIP_RECORDS: usize = 1_000_000;
 
-/// A broker started for this test; stopped (and its directory removed) on
-/// drop, whatever happened.
-struct Broker {
-    dir: PathBuf,
-    bootstrap: String,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka")
-}
-
-fn run_script(command: &str, dir: &Path) -> String {
-    let out = Command::new("bash")
-        .arg(script())
-        .arg(command)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run scripts/kafka {command}: {e}"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "scripts/kafka {command} failed ({}):\n{stderr}\nThe Kafka tests need Java 17+ and Maven (see scripts/kafka).",
-        out.status
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let dir = std::env::temp_dir().join(format!("eddy-kafka-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let bootstrap = run_script("start", &dir);
-        assert!(
-            bootstrap.starts_with("127.0.0.1:"),
-            "unexpected bootstrap '{bootstrap}'"
-        );
-        Broker { dir, bootstrap }
-    }
-
-    fn stop(&self) {
-        run_script("stop", &self.dir);
-    }
-
-    fn restart(&self) {
-        let again = run_script("start", &self.dir);
-        assert_eq!(again, self.bootstrap, "a restarted broker keeps its port");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg("--dir")
-            .arg(&self.dir)
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use eddy_kafka::testing::TestBroker as Broker;
 
 fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
     ClientConfig::new()
@@ -191,13 +131,13 @@ fn scenario(name: &str, f: impl FnOnce()) {
 #[test]
 fn kafka_against_a_real_broker() {
     let started = Instant::now();
-    let broker = Broker::start();
+    let broker = Broker::start("kafka-test");
     eprintln!(
         "broker at {} in {:.1?}",
-        broker.bootstrap,
+        broker.bootstrap(),
         started.elapsed()
     );
-    let b = broker.bootstrap.clone();
+    let b = broker.bootstrap().to_string();
     let eddy = Eddy::new(EddyConfig {
         cooperative_threads: 2,
     });
@@ -224,7 +164,7 @@ fn kafka_against_a_real_broker() {
         cli_produce_consume(&b)
     });
     scenario("interoperability with kafka-python", || {
-        python_interop(&eddy, &b, &broker.dir)
+        python_interop(&eddy, &b, broker.dir())
     });
     eprintln!("all Kafka scenarios passed in {:.1?}", started.elapsed());
 }
@@ -487,7 +427,7 @@ fn dead_letters(eddy: &Eddy, b: &str) {
 }
 
 fn broker_restart(eddy: &Eddy, broker: &Broker) {
-    let b = broker.bootstrap.as_str();
+    let b = broker.bootstrap();
     let n = 200_000;
     create_topic(b, "rs-in", 2, Duration::from_secs(10)).unwrap();
     create_topic(b, "rs-out", 2, Duration::from_secs(10)).unwrap();

@@ -797,59 +797,13 @@ mod tests {
         (summary, stored)
     }
 
-    /// A Kafka broker started with `scripts/kafka` for one test, stopped on
-    /// drop.
-    struct Broker {
-        dir: std::path::PathBuf,
-        bootstrap: String,
-    }
-
-    impl Broker {
-        fn script() -> std::path::PathBuf {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka")
-        }
-
-        fn start() -> Broker {
-            let dir = std::env::temp_dir().join(format!("eddy-demo-kafka-{}", std::process::id()));
-            let out = std::process::Command::new("bash")
-                .arg(Self::script())
-                .args(["start", "--dir"])
-                .arg(&dir)
-                .output()
-                .expect("cannot run scripts/kafka");
-            assert!(
-                out.status.success(),
-                "scripts/kafka start failed: {}\nThe demo's Kafka test needs Java 17+ and Maven.",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let bootstrap = String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or("")
-                .to_string();
-            Broker { dir, bootstrap }
-        }
-    }
-
-    impl Drop for Broker {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("bash")
-                .arg(Self::script())
-                .args(["stop", "--dir"])
-                .arg(&self.dir)
-                .output();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
     #[test]
     fn when_demo_runs_over_kafka_then_alerts_equal_the_in_process_run() {
         let (in_process, _) = run_once(2, 50_000);
-        let broker = Broker::start();
+        let broker = eddy_kafka::testing::TestBroker::start("demo-test");
         let run = eddy_runtime::metrics::now_ms();
         let kafka = KafkaTopics {
-            bootstrap: broker.bootstrap.clone(),
+            bootstrap: broker.bootstrap().to_string(),
             transactions: format!("test-transactions-{run}"),
             alerts: format!("test-alerts-{run}"),
         };
