@@ -320,6 +320,9 @@ fn latency(bootstrap: &str, options: &BenchOptions) -> Result<(f64, f64), KafkaE
     let mut config = client_config(bootstrap, &Properties::new());
     config.set("group.id", "eddy-bench-latency");
     config.set("enable.auto.commit", "false");
+    // The measuring consumer must not add librdkafka's default 500 ms
+    // fetch wait to what it measures.
+    config.set("fetch.wait.max.ms", "5");
     let consumer: BaseConsumer = config
         .create()
         .map_err(|e| KafkaError::broker("creating a consumer", bootstrap, e))?;
