@@ -21,6 +21,7 @@
 //! - Predicate queries with a textual syntax, hash and sorted indexes,
 //!   aggregations and paging ([`query`]).
 //! - Entry processors ([`Map::execute_on_key`]) and atomic snapshots to files ([`snapshot`]).
+//! - Persistence to a database through a [`MapStore`] ([`store`]).
 //!
 //! # Example
 //!
@@ -62,6 +63,7 @@ mod partition;
 pub mod query;
 pub mod snapshot;
 mod stats;
+pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{EvictionConfig, EvictionPolicy, Expiry, GridConfig, MapConfig};
@@ -76,3 +78,4 @@ pub use map::{
 };
 pub use query::{Aggregation, IndexType, Predicate};
 pub use stats::MapStats;
+pub use store::{InitialLoad, MapStore, StoreConfig, StoreError, StoreStats, StoredMap, WriteMode};
