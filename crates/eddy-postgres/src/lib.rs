@@ -44,10 +44,11 @@ mod sink;
 mod source;
 mod sql;
 mod store;
+pub mod testing;
 
 pub use conn::Backoff;
 pub use error::PgError;
 pub use sink::{PostgresSink, PostgresSinkP, DEFAULT_BATCH_ROWS, DEFAULT_LINGER};
 pub use source::{PostgresSource, PostgresSourceP};
-pub use store::PostgresMapStore;
+pub use store::{execute, PostgresMapStore};
 pub use tokio_postgres::Row;

@@ -58,14 +58,12 @@ impl<K, V> PostgresMapStore<K, V> {
 
     /// Creates `table` with the layout the store expects, if it is missing.
     pub fn create_table(url: &str, table: &str) -> Result<(), PgError> {
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {table} (key jsonb PRIMARY KEY, value jsonb NOT NULL)"
-        );
-        let sql = sql.as_str();
-        Conn::new(url)?.run_retrying(Backoff::default(), |client| async move {
-            let r = client.batch_execute(sql).await;
-            (client, r.map_err(|e| PgError::from_driver(&e, sql)))
-        })
+        execute(
+            url,
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {table} (key jsonb PRIMARY KEY, value jsonb NOT NULL)"
+            ),
+        )
     }
 
     /// Runs one statement with `params`, returning its rows.
@@ -162,4 +160,13 @@ where
         let sql = format!("DELETE FROM {} WHERE key = ANY($1)", self.table);
         self.query(&sql, &[&keys]).map(|_| ())
     }
+}
+
+/// Runs `sql` (one or more statements without parameters, such as DDL) on
+/// the database at `url`, retrying while the connection fails.
+pub fn execute(url: &str, sql: &str) -> Result<(), PgError> {
+    Conn::new(url)?.run_retrying(Backoff::default(), |client| async move {
+        let r = client.batch_execute(sql).await;
+        (client, r.map_err(|e| PgError::from_driver(&e, sql)))
+    })
 }

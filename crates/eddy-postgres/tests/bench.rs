@@ -1,9 +1,7 @@
 //! The sink benchmark runs end to end (a small run here; the numbers come
 //! from `cargo test --release --test bench -- --ignored --nocapture`).
 
-mod common;
-
-use common::TestPg;
+use eddy_postgres::testing::TestPg;
 
 #[test]
 fn when_bench_runs_then_both_contenders_write_every_row() {

@@ -1,10 +1,8 @@
 //! `PostgresMapStore` behind a grid map: read-through, write-through,
 //! write-behind coalescing, and an outage with nothing lost.
 
-mod common;
-
-use common::TestPg;
 use eddy_grid::{Grid, InitialLoad, StoreConfig, StoredMap, WriteMode};
+use eddy_postgres::testing::TestPg;
 use eddy_postgres::PostgresMapStore;
 use std::time::Duration;
 

@@ -1,10 +1,8 @@
 //! The connectors inside real jobs: a query feeds a pipeline that upserts
 //! into a table, and a permanent sink error fails the job naming the column.
 
-mod common;
-
-use common::TestPg;
 use eddy_pipeline::Pipeline;
+use eddy_postgres::testing::TestPg;
 use eddy_postgres::{PostgresSink, PostgresSource, Row};
 use eddy_runtime::{Eddy, EddyConfig, JobConfig};
 use serde::Serialize;

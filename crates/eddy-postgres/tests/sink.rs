@@ -1,10 +1,8 @@
 //! `PostgresSink` against a real server: upserts, batching and errors.
 
-mod common;
-
-use common::TestPg;
 use eddy_core::{Event, Inbox, Processor, ProcessorContext, ProcessorError, VecOutbox};
 use eddy_pipeline::Sink;
+use eddy_postgres::testing::TestPg;
 use eddy_postgres::PostgresSink;
 use serde::Serialize;
 use std::time::Duration;

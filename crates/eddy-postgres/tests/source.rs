@@ -1,10 +1,8 @@
 //! `PostgresSource` against a real server.
 
-mod common;
-
-use common::TestPg;
 use eddy_core::{Processor, ProcessorContext, VecOutbox};
 use eddy_pipeline::Source;
+use eddy_postgres::testing::TestPg;
 use eddy_postgres::{PostgresSource, Row};
 
 fn account(row: &Row) -> Result<(i64, String), String> {

@@ -55,6 +55,12 @@ pub struct DemoArgs {
     /// Partitions of the transactions topic with --bootstrap.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
+    /// Keep the reference data in PostgreSQL (loaded into the grid maps at
+    /// start, seeded first if the tables are empty) and write the alerts to
+    /// a table there too; a connection string such as
+    /// "host=127.0.0.1 port=5432 user=postgres dbname=eddy".
+    #[arg(long, conflicts_with = "serve")]
+    postgres: Option<String>,
 }
 
 /// Cards in the generated population.
@@ -368,6 +374,9 @@ pub struct DemoInput {
     /// Read the transactions from Kafka (written there by
     /// [`produce_to_kafka`]) instead of generating them in the job.
     pub kafka: Option<KafkaTopics>,
+    /// A PostgreSQL connection string: reference data comes from its tables
+    /// and alerts go to its `eddy_demo_alerts` table.
+    pub postgres: Option<String>,
 }
 
 /// Adds the fraud-detection job to `p`: alerts go to the `alerts` map of
@@ -378,7 +387,10 @@ pub fn build(
     input: DemoInput,
     latency: Option<LatencyObserver>,
 ) -> anyhow::Result<Collected<Alert>> {
-    let (accounts, merchants) = load_reference_data(grid)?;
+    let (accounts, merchants) = match &input.postgres {
+        None => load_reference_data(grid)?,
+        Some(url) => load_reference_data_from_postgres(grid, url)?,
+    };
     let alerts_map = grid
         .map::<String, AlertRecord>("alerts")
         .context("creating the alerts map")?;
@@ -494,6 +506,29 @@ pub fn build(
     all.stream()
         .map(alert_record)
         .write_to(Sinks::map(alerts_map));
+    if let Some(url) = &input.postgres {
+        eddy_postgres::execute(url, ALERTS_TABLE_DDL).context("creating the alerts table")?;
+        all.stream()
+            .map(|a| {
+                let (key, r) = alert_record(a);
+                AlertRow {
+                    key,
+                    rule: r.rule,
+                    card: i64::from(r.card),
+                    owner: r.owner,
+                    ts: r.ts,
+                    detail: r.detail,
+                }
+            })
+            .write_to(
+                eddy_postgres::PostgresSink::new(
+                    url,
+                    "eddy_demo_alerts",
+                    &["key", "rule", "card", "owner", "ts", "detail"],
+                )
+                .upsert(&["key"]),
+            );
+    }
     if let Some(kafka) = &input.kafka {
         all.stream().map(|a| alert_record(a).1).write_to(
             KafkaSink::topic(kafka.alerts.as_str())
@@ -525,6 +560,86 @@ fn generator(
         generator = generator.limit(events);
     }
     generator
+}
+
+/// The table the alerts go to with --postgres.
+const ALERTS_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS eddy_demo_alerts (
+    key text PRIMARY KEY, rule text NOT NULL, card bigint NOT NULL,
+    owner text NOT NULL, ts bigint NOT NULL, detail text NOT NULL)";
+
+/// A row of `eddy_demo_alerts`.
+#[derive(Debug, Clone, serde::Serialize)]
+struct AlertRow {
+    key: String,
+    rule: String,
+    card: i64,
+    owner: String,
+    ts: i64,
+    detail: String,
+}
+
+/// Backs the map `name` with the PostgreSQL table `table` and loads it
+/// whole; an empty table is first seeded with `seed`, as a real deployment
+/// would have its reference data there already.
+fn stored_map<K: eddy_grid::GridKey, V: eddy_grid::GridValue>(
+    grid: &Grid,
+    url: &str,
+    name: &str,
+    table: &str,
+    seed: impl FnOnce() -> Vec<(K, V)>,
+) -> anyhow::Result<Map<K, V>> {
+    use eddy_grid::{InitialLoad, StoreConfig, StoredMap, WriteMode};
+    eddy_postgres::PostgresMapStore::<K, V>::create_table(url, table)
+        .with_context(|| format!("creating table {table}"))?;
+    let store = || eddy_postgres::PostgresMapStore::<K, V>::new(url, table);
+    let probe = grid.map::<K, V>(&format!("{name}-seeding"))?;
+    let seeding = StoredMap::new(
+        probe.clone(),
+        store()?,
+        StoreConfig {
+            write: WriteMode::Behind {
+                delay: Duration::from_millis(10),
+                batch_size: 1000,
+            },
+            initial_load: InitialLoad::Eager,
+        },
+    )?;
+    if probe.is_empty() {
+        for (k, v) in seed() {
+            seeding.put(k, v)?;
+        }
+        seeding.flush_store()?;
+    }
+    drop(seeding);
+    grid.destroy_map(&format!("{name}-seeding"));
+    let map = grid.map::<K, V>(name)?;
+    let stored = StoredMap::new(
+        map.clone(),
+        store()?,
+        StoreConfig {
+            write: WriteMode::Through,
+            initial_load: InitialLoad::Eager,
+        },
+    )?;
+    drop(stored);
+    Ok(map)
+}
+
+/// The reference data of [`load_reference_data`], kept in PostgreSQL tables
+/// `eddy_demo_accounts` and `eddy_demo_merchants`.
+pub fn load_reference_data_from_postgres(
+    grid: &Grid,
+    url: &str,
+) -> anyhow::Result<(Map<u32, Account>, Map<u32, Merchant>)> {
+    let scratch = Grid::new();
+    let (accounts, merchants) = load_reference_data(&scratch)?;
+    let accounts = stored_map(grid, url, "accounts", "eddy_demo_accounts", || {
+        accounts.entries()
+    })?;
+    let merchants = stored_map(grid, url, "merchants", "eddy_demo_merchants", || {
+        merchants.entries()
+    })?;
+    Ok((accounts, merchants))
 }
 
 /// An alert as the `alerts` map and topic store it, with its map key.
@@ -616,6 +731,7 @@ pub fn submit_served(
         start_ts: eddy_runtime::metrics::now_ms(),
         ms_per_txn: rate.map_or(MS_PER_TXN as f64, |r| 1000.0 / r),
         kafka: None,
+        postgres: None,
     };
     build(&p, &node.grid, input, Some(observe))?;
     node.watch_map(&node.grid.map::<String, AlertRecord>("alerts")?);
@@ -647,6 +763,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         rate: args.rate,
         start_ts: START_TS,
         ms_per_txn: MS_PER_TXN as f64,
+        postgres: args.postgres.clone(),
         kafka: args.bootstrap.map(|bootstrap| {
             // Fresh topics per run, so that one run never reads another's data.
             let run = eddy_runtime::metrics::now_ms();
@@ -785,6 +902,7 @@ mod tests {
             start_ts: START_TS,
             ms_per_txn: MS_PER_TXN as f64,
             kafka: None,
+            postgres: None,
         };
         let alerts = build(&p, &grid, input, None).unwrap();
         let started = Instant::now();
@@ -814,6 +932,7 @@ mod tests {
             start_ts: START_TS,
             ms_per_txn: MS_PER_TXN as f64,
             kafka: Some(kafka.clone()),
+            postgres: None,
         };
         let eddy = Eddy::new(EddyConfig {
             cooperative_threads: 2,
@@ -847,6 +966,45 @@ mod tests {
         let read = eddy_kafka::cli::consume(&options, &mut out).unwrap();
         assert_eq!(read, over_kafka.alerts_total);
         drop(broker);
+    }
+
+    #[test]
+    fn when_demo_uses_postgres_then_reference_data_and_alerts_live_there() {
+        let (in_process, _) = run_once(2, 50_000);
+        let pg = eddy_postgres::testing::TestPg::start();
+        let url = pg.url();
+        for run in 0..2 {
+            // The first run seeds the reference tables, the second reads them.
+            let input = DemoInput {
+                seed: 7,
+                events: Some(50_000),
+                rate: None,
+                start_ts: START_TS,
+                ms_per_txn: MS_PER_TXN as f64,
+                kafka: None,
+                postgres: Some(url.clone()),
+            };
+            let eddy = Eddy::new(EddyConfig {
+                cooperative_threads: 2,
+            });
+            let grid = Grid::new();
+            let p = Pipeline::new();
+            let alerts = build(&p, &grid, input, None).unwrap();
+            eddy.submit(p, JobConfig::default())
+                .unwrap()
+                .join()
+                .unwrap();
+            let summary = summarize(50_000, alerts.take(), Duration::from_secs(1));
+            assert_eq!(summary.alerts_digest, in_process.alerts_digest, "run {run}");
+            assert_eq!(
+                grid.map::<u32, Account>("accounts").unwrap().size(),
+                CARDS as usize
+            );
+        }
+        let rows = pg.psql("SELECT count(*) FROM eddy_demo_accounts");
+        assert_eq!(rows.trim(), CARDS.to_string());
+        let alerts = pg.psql("SELECT count(*) FROM eddy_demo_alerts");
+        assert_eq!(alerts.trim(), in_process.alerts_total.to_string());
     }
 
     #[test]

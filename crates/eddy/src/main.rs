@@ -99,6 +99,16 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The PostgreSQL sink against plain batched INSERT and COPY loops with
+    /// the same driver, on a running server.
+    Postgres {
+        /// Connection string, e.g. "host=127.0.0.1 port=5432 user=postgres dbname=eddy".
+        #[arg(long)]
+        url: String,
+        /// Rows per measurement.
+        #[arg(long, default_value_t = 500_000)]
+        rows: u64,
+    },
     /// A raw rdkafka copy loop against an Eddy Kafka pipeline, on a running
     /// broker (start one with `scripts/kafka start`).
     Kafka {
@@ -131,6 +141,7 @@ fn main() -> ExitCode {
                 json,
             } => bench_engine(events, rate, latency_seconds, json),
             BenchCommand::Grid { entries, json } => bench_grid(entries, json),
+            BenchCommand::Postgres { url, rows } => bench_postgres(&url, rows),
             BenchCommand::Nexmark {
                 query,
                 events,
@@ -242,5 +253,12 @@ fn bench_nexmark(
     } else {
         print!("{report}");
     }
+    Ok(())
+}
+
+fn bench_postgres(url: &str, rows: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(rows > 0, "--rows must be at least 1");
+    let report = eddy_postgres::bench::run(url, rows)?;
+    print!("{report}");
     Ok(())
 }

@@ -1,8 +1,7 @@
-//! A throwaway PostgreSQL cluster for the tests: installed from Debian
-//! packages when missing, initialised in a temp directory, listening on a
-//! free loopback port only, stopped and deleted on drop. Never a mock.
-
-#![allow(dead_code)] // Each test binary uses a different part of it.
+//! A throwaway PostgreSQL cluster for tests and development: installed
+//! from Debian packages when missing, initialised in a temp directory,
+//! listening on a free loopback port only, stopped and deleted on drop.
+//! Never a mock.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
