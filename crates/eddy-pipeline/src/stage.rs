@@ -727,12 +727,10 @@ where
     let up = upstream(
         "window",
         move |_: &ProcessorContext| match definition.kind {
-            WindowKind::Session { gap_ms } => WindowProcessor::Session(SessionWindowP::new(
-                gap_ms,
-                key_fn.clone(),
-                op.clone(),
-                on_late.clone(),
-            )),
+            WindowKind::Session { gap_ms } => WindowProcessor::Session(
+                SessionWindowP::new(gap_ms, key_fn.clone(), op.clone(), on_late.clone())
+                    .with_early_results(definition.early_results_period_ms),
+            ),
             _ => WindowProcessor::Frames(FrameWindowP::new(
                 definition,
                 key_fn.clone(),

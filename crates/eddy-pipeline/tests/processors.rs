@@ -580,3 +580,35 @@ fn when_early_results_requested_then_open_windows_emit_partial_results() {
     assert_eq!(outbox.items[0].value.value, 2);
     assert!(!outbox.items[0].value.is_early);
 }
+
+#[test]
+fn when_early_results_requested_then_open_sessions_emit_partial_results() {
+    use eddy_core::{Inbox, Processor, ProcessorContext, VecOutbox};
+    let mut p = SessionWindowP::new(10, key_of, agg::count(), None).with_early_results(Some(0));
+    p.init(&ProcessorContext::standalone("sessions")).unwrap();
+    let mut outbox = VecOutbox::with_capacity(100);
+    let mut inbox = Inbox::from_vec(vec![
+        Event {
+            ts: 1,
+            value: (1u8, 0i64),
+        },
+        Event {
+            ts: 5,
+            value: (1, 0),
+        },
+    ]);
+    p.process(0, &mut inbox, &mut outbox).unwrap();
+    assert!(p.try_process(&mut outbox).unwrap());
+    let early: Vec<_> = outbox
+        .items
+        .drain(..)
+        .map(|e| (e.value.start, e.value.end, e.value.value, e.value.is_early))
+        .collect();
+    assert_eq!(early, vec![(1, 15, 2, true)]);
+    // The final result still comes when the watermark passes the session.
+    assert!(p
+        .try_process_watermark(eddy_core::Watermark(20), &mut outbox)
+        .unwrap());
+    assert_eq!(outbox.items.len(), 1);
+    assert!(!outbox.items[0].value.is_early);
+}

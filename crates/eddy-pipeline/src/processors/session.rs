@@ -8,6 +8,7 @@ use eddy_core::{
 use hashbrown::HashMap;
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::Hash;
+use std::time::Instant;
 
 /// One open session: `[start, end)` where `end` is the last event + gap.
 struct Session<A> {
@@ -33,6 +34,8 @@ pub struct SessionWindowP<T, K, KF, Op: AggregateOperation<T>> {
     pending: VecDeque<Event<WindowResult<K, Op::Result>>>,
     on_late: Option<LateEventFn<T>>,
     context: Option<ProcessorContext>,
+    early_period_ms: Option<u64>,
+    last_early: Instant,
 }
 
 impl<T, K, KF, Op> SessionWindowP<T, K, KF, Op>
@@ -57,6 +60,33 @@ where
             pending: VecDeque::new(),
             on_late,
             context: None,
+            early_period_ms: None,
+            last_early: Instant::now(),
+        }
+    }
+
+    /// Also emits the current result of every open session this often (in
+    /// wall-clock time), marked early.
+    pub fn with_early_results(mut self, period_ms: Option<u64>) -> Self {
+        self.early_period_ms = period_ms;
+        self
+    }
+
+    /// Emits the current result of every open session, marked early.
+    fn emit_early(&mut self) {
+        for (key, sessions) in &self.sessions {
+            for s in sessions {
+                self.pending.push_back(Event {
+                    ts: s.end - 1,
+                    value: WindowResult {
+                        start: s.start,
+                        end: s.end,
+                        key: key.clone(),
+                        value: self.op.export(&s.acc),
+                        is_early: true,
+                    },
+                });
+            }
         }
     }
 
@@ -180,6 +210,23 @@ where
             self.close_up_to(watermark.0);
         }
         Ok(drain_into(&mut self.pending, outbox) && outbox.offer_watermark(watermark))
+    }
+
+    fn try_process<O: Outbox<Self::Out>>(
+        &mut self,
+        outbox: &mut O,
+    ) -> Result<bool, ProcessorError> {
+        if !drain_into(&mut self.pending, outbox) {
+            return Ok(false);
+        }
+        if let Some(period) = self.early_period_ms {
+            if self.last_early.elapsed().as_millis() as u64 >= period {
+                self.last_early = Instant::now();
+                self.emit_early();
+                drain_into(&mut self.pending, outbox);
+            }
+        }
+        Ok(true)
     }
 
     fn complete<O: Outbox<Self::Out>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
