@@ -744,7 +744,13 @@ where
 }
 
 /// Either window processor, chosen once per instance (not per event).
-pub enum WindowProcessor<T, K, KF, Op: AggregateOperation<T>> {
+pub enum WindowProcessor<T, K, KF, Op>
+where
+    T: Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    KF: Fn(&T) -> K + Send + 'static,
+    Op: AggregateOperation<T>,
+{
     /// Tumbling and sliding windows.
     Frames(FrameWindowP<T, K, KF, Op>),
     /// Session windows.

@@ -6,6 +6,7 @@ use eddy_pipeline::processors::join::HashJoinP;
 use eddy_pipeline::processors::keyed::{MapStatefulP, RollingP};
 use eddy_pipeline::processors::session::SessionWindowP;
 use eddy_pipeline::processors::window::FrameWindowP;
+use eddy_pipeline::stage::WindowProcessor;
 use eddy_testkit::{Seed, TestInput, TestOutput, TestSupport};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -420,7 +421,7 @@ where
                         Some(Arc::new(move |_| {
                             counter.fetch_add(1, Ordering::Relaxed);
                         }));
-                    WindowUnderTest::new(def, op.clone(), on_late)
+                    window_under_test(def, op.clone(), on_late)
                 })
                 .input(input)
                 .run(true);
@@ -443,58 +444,16 @@ where
 }
 
 /// Either window processor, picked by the definition, as the pipeline does.
-enum WindowUnderTest<Op: AggregateOperation<(u8, i64)>> {
-    Frames(FrameWindowP<(u8, i64), u8, KeyFn, Op>),
-    Session(SessionWindowP<(u8, i64), u8, KeyFn, Op>),
-}
-
-impl<Op: AggregateOperation<(u8, i64)>> WindowUnderTest<Op> {
-    fn new(
-        def: WindowDefinition,
-        op: Op,
-        on_late: Option<eddy_pipeline::processors::LateEventFn<(u8, i64)>>,
-    ) -> Self {
-        match def.kind {
-            eddy_core::WindowKind::Session { gap_ms } => {
-                WindowUnderTest::Session(SessionWindowP::new(gap_ms, key_of as KeyFn, op, on_late))
-            }
-            _ => WindowUnderTest::Frames(FrameWindowP::new(def, key_of as KeyFn, op, on_late)),
+fn window_under_test<Op: AggregateOperation<(u8, i64)>>(
+    def: WindowDefinition,
+    op: Op,
+    on_late: Option<eddy_pipeline::processors::LateEventFn<(u8, i64)>>,
+) -> WindowProcessor<(u8, i64), u8, KeyFn, Op> {
+    match def.kind {
+        eddy_core::WindowKind::Session { gap_ms } => {
+            WindowProcessor::Session(SessionWindowP::new(gap_ms, key_of as KeyFn, op, on_late))
         }
-    }
-}
-
-impl<Op: AggregateOperation<(u8, i64)>> eddy_core::Processor for WindowUnderTest<Op> {
-    type In = Ev;
-    type Out = Event<WindowResult<u8, Op::Result>>;
-    fn process<O: eddy_core::Outbox<Self::Out>>(
-        &mut self,
-        ordinal: usize,
-        inbox: &mut eddy_core::Inbox<Ev>,
-        outbox: &mut O,
-    ) -> Result<(), eddy_core::ProcessorError> {
-        match self {
-            WindowUnderTest::Frames(p) => p.process(ordinal, inbox, outbox),
-            WindowUnderTest::Session(p) => p.process(ordinal, inbox, outbox),
-        }
-    }
-    fn try_process_watermark<O: eddy_core::Outbox<Self::Out>>(
-        &mut self,
-        w: eddy_core::Watermark,
-        outbox: &mut O,
-    ) -> Result<bool, eddy_core::ProcessorError> {
-        match self {
-            WindowUnderTest::Frames(p) => p.try_process_watermark(w, outbox),
-            WindowUnderTest::Session(p) => p.try_process_watermark(w, outbox),
-        }
-    }
-    fn complete<O: eddy_core::Outbox<Self::Out>>(
-        &mut self,
-        outbox: &mut O,
-    ) -> Result<bool, eddy_core::ProcessorError> {
-        match self {
-            WindowUnderTest::Frames(p) => p.complete(outbox),
-            WindowUnderTest::Session(p) => p.complete(outbox),
-        }
+        _ => WindowProcessor::Frames(FrameWindowP::new(def, key_of as KeyFn, op, on_late)),
     }
 }
 

@@ -4,6 +4,7 @@ pub mod join;
 pub mod keyed;
 pub mod session;
 pub mod window;
+pub mod windowed;
 
 use eddy_core::{Event, Outbox};
 use std::collections::VecDeque;

@@ -1,14 +1,11 @@
 //! Keyed session windows: per key, events closer than the gap form a session.
 
-use super::{drain_into, LateEventFn};
-use eddy_core::{
-    AggregateOperation, Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError,
-    Watermark, WindowResult,
-};
+use super::windowed::{WindowLogic, WindowP};
+use super::LateEventFn;
+use eddy_core::{AggregateOperation, Event, WindowResult};
 use hashbrown::HashMap;
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::Hash;
-use std::time::Instant;
 
 /// One open session: `[start, end)` where `end` is the last event + gap.
 struct Session<A> {
@@ -18,7 +15,13 @@ struct Session<A> {
 }
 
 /// The processor of `window(session(gap)).aggregate(..)`.
-pub struct SessionWindowP<T, K, KF, Op: AggregateOperation<T>> {
+pub type SessionWindowP<T, K, KF, Op> = WindowP<T, Sessions<T, K, KF, Op>>;
+
+/// The results `Sessions` emits.
+type Out<K, R> = VecDeque<Event<WindowResult<K, R>>>;
+
+/// The state of session windows: the open sessions of every key.
+pub struct Sessions<T, K, KF, Op: AggregateOperation<T>> {
     key_fn: KF,
     op: Op,
     gap_ms: i64,
@@ -30,12 +33,7 @@ pub struct SessionWindowP<T, K, KF, Op: AggregateOperation<T>> {
     key_ids: HashMap<K, u64>,
     keys_by_id: HashMap<u64, K>,
     next_key_id: u64,
-    watermark: i64,
-    pending: VecDeque<Event<WindowResult<K, Op::Result>>>,
-    on_late: Option<LateEventFn<T>>,
-    context: Option<ProcessorContext>,
-    early_period_ms: Option<u64>,
-    last_early: Instant,
+    _t: std::marker::PhantomData<fn(T)>,
 }
 
 impl<T, K, KF, Op> SessionWindowP<T, K, KF, Op>
@@ -47,7 +45,7 @@ where
 {
     /// Session windows with `gap_ms` of inactivity closing a session.
     pub fn new(gap_ms: i64, key_fn: KF, op: Op, on_late: Option<LateEventFn<T>>) -> Self {
-        SessionWindowP {
+        let sessions = Sessions {
             key_fn,
             op,
             gap_ms,
@@ -56,27 +54,24 @@ where
             key_ids: HashMap::new(),
             keys_by_id: HashMap::new(),
             next_key_id: 0,
-            watermark: i64::MIN,
-            pending: VecDeque::new(),
-            on_late,
-            context: None,
-            early_period_ms: None,
-            last_early: Instant::now(),
-        }
+            _t: std::marker::PhantomData,
+        };
+        WindowP::with_logic(sessions, on_late)
     }
+}
 
-    /// Also emits the current result of every open session this often (in
-    /// wall-clock time), marked early.
-    pub fn with_early_results(mut self, period_ms: Option<u64>) -> Self {
-        self.early_period_ms = period_ms;
-        self
-    }
-
+impl<T, K, KF, Op> Sessions<T, K, KF, Op>
+where
+    T: Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    KF: Fn(&T) -> K + Send + 'static,
+    Op: AggregateOperation<T>,
+{
     /// Emits the current result of every open session, marked early.
-    fn emit_early(&mut self) {
+    fn emit_all_early(&self, out: &mut Out<K, Op::Result>) {
         for (key, sessions) in &self.sessions {
             for s in sessions {
-                self.pending.push_back(Event {
+                out.push_back(Event {
                     ts: s.end - 1,
                     value: WindowResult {
                         start: s.start,
@@ -101,16 +96,7 @@ where
         id
     }
 
-    fn accumulate(&mut self, event: Event<T>) {
-        if event.ts < self.watermark {
-            if let Some(ctx) = &self.context {
-                ctx.count_late(1);
-            }
-            if let Some(f) = &self.on_late {
-                f(event);
-            }
-            return;
-        }
+    fn add(&mut self, event: Event<T>) {
         let key = (self.key_fn)(&event.value);
         let id = self.key_id(&key);
         let (start, end) = (event.ts, event.ts + self.gap_ms);
@@ -141,7 +127,7 @@ where
     }
 
     /// Emits every session whose end is at or before `limit`.
-    fn close_up_to(&mut self, limit: i64) {
+    fn close_sessions_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Result>) {
         while let Some(&(end, id)) = self.ends.first() {
             if end > limit {
                 break;
@@ -153,7 +139,7 @@ where
             };
             if let Some(pos) = list.iter().position(|s| s.end == end) {
                 let s = list.remove(pos);
-                self.pending.push_back(Event {
+                out.push_back(Event {
                     ts: s.end - 1,
                     value: WindowResult {
                         start: s.start,
@@ -173,66 +159,25 @@ where
     }
 }
 
-impl<T, K, KF, Op> Processor for SessionWindowP<T, K, KF, Op>
+impl<T, K, KF, Op> WindowLogic<T> for Sessions<T, K, KF, Op>
 where
     T: Send + 'static,
     K: Hash + Eq + Clone + Send + 'static,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
-    type In = Event<T>;
-    type Out = Event<WindowResult<K, Op::Result>>;
+    type Key = K;
+    type Result = Op::Result;
 
-    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
-        self.context = Some(ctx.clone());
-        Ok(())
+    fn accumulate(&mut self, event: Event<T>) {
+        self.add(event);
     }
 
-    fn process<O: Outbox<Self::Out>>(
-        &mut self,
-        _ordinal: usize,
-        inbox: &mut Inbox<Event<T>>,
-        _outbox: &mut O,
-    ) -> Result<(), ProcessorError> {
-        while let Some(event) = inbox.poll() {
-            self.accumulate(event);
-        }
-        Ok(())
+    fn close_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Result>) {
+        self.close_sessions_up_to(limit, out);
     }
 
-    fn try_process_watermark<O: Outbox<Self::Out>>(
-        &mut self,
-        watermark: Watermark,
-        outbox: &mut O,
-    ) -> Result<bool, ProcessorError> {
-        if self.pending.is_empty() {
-            self.watermark = self.watermark.max(watermark.0);
-            self.close_up_to(watermark.0);
-        }
-        Ok(drain_into(&mut self.pending, outbox) && outbox.offer_watermark(watermark))
-    }
-
-    fn try_process<O: Outbox<Self::Out>>(
-        &mut self,
-        outbox: &mut O,
-    ) -> Result<bool, ProcessorError> {
-        if !drain_into(&mut self.pending, outbox) {
-            return Ok(false);
-        }
-        if let Some(period) = self.early_period_ms {
-            if self.last_early.elapsed().as_millis() as u64 >= period {
-                self.last_early = Instant::now();
-                self.emit_early();
-                drain_into(&mut self.pending, outbox);
-            }
-        }
-        Ok(true)
-    }
-
-    fn complete<O: Outbox<Self::Out>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
-        if self.pending.is_empty() {
-            self.close_up_to(i64::MAX);
-        }
-        Ok(drain_into(&mut self.pending, outbox))
+    fn emit_early(&mut self, out: &mut Out<K, Op::Result>) {
+        self.emit_all_early(out);
     }
 }

@@ -7,15 +7,12 @@
 //! combines the newest frame in and deducts the oldest out, so each slide
 //! costs O(keys in two frames) instead of O(keys × frames per window).
 
-use super::{drain_into, LateEventFn};
-use eddy_core::{
-    AggregateOperation, Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError,
-    Watermark, WindowDefinition, WindowResult,
-};
+use super::windowed::{WindowLogic, WindowP};
+use super::LateEventFn;
+use eddy_core::{AggregateOperation, Event, WindowDefinition, WindowResult};
 use hashbrown::HashMap;
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
-use std::time::Instant;
 
 /// An accumulator and the number of events in it (to drop keys whose window
 /// became empty after a deduct).
@@ -48,12 +45,14 @@ where
 
 /// The processor of `window(..).aggregate(..)` for tumbling and sliding
 /// windows.
-pub struct FrameWindowP<T, K, KF, Op: AggregateOperation<T>> {
+pub type FrameWindowP<T, K, KF, Op> = WindowP<T, Frames<T, K, KF, Op>>;
+
+/// The state of tumbling and sliding windows: frames of one slide.
+pub struct Frames<T, K, KF, Op: AggregateOperation<T>> {
     key_fn: KF,
     op: Op,
     frame_ms: i64,
     size_ms: i64,
-    early_period_ms: Option<u64>,
     frames: BTreeMap<i64, HashMap<K, Slot<Op::Acc>>>,
     /// The newest frame, kept out of `frames`: nearly every event lands in
     /// it, and reaching it needs no tree lookup. Moved into `frames` when a
@@ -63,13 +62,11 @@ pub struct FrameWindowP<T, K, KF, Op: AggregateOperation<T>> {
     sliding: HashMap<K, Slot<Op::Acc>>,
     /// End of the next window to emit, once known.
     next_end: Option<i64>,
-    watermark: i64,
-    pending: VecDeque<Event<WindowResult<K, Op::Result>>>,
-    on_late: Option<LateEventFn<T>>,
-    late_count: u64,
-    context: Option<ProcessorContext>,
-    last_early: Instant,
+    _t: std::marker::PhantomData<fn(T)>,
 }
+
+/// The results `Frames` emits.
+type Out<K, R> = VecDeque<Event<WindowResult<K, R>>>;
 
 impl<T, K, KF, Op> FrameWindowP<T, K, KF, Op>
 where
@@ -83,41 +80,34 @@ where
         let (frame_ms, size_ms) = def
             .frames()
             .expect("FrameWindowP takes tumbling or sliding windows");
-        FrameWindowP {
+        let frames = Frames {
             key_fn,
             op,
             frame_ms,
             size_ms,
-            early_period_ms: def.early_results_period_ms,
             frames: BTreeMap::new(),
             hot: None,
             sliding: HashMap::new(),
             next_end: None,
-            watermark: i64::MIN,
-            pending: VecDeque::new(),
-            on_late,
-            late_count: 0,
-            context: None,
-            last_early: Instant::now(),
-        }
+            _t: std::marker::PhantomData,
+        };
+        WindowP::with_logic(frames, on_late).with_early_results(def.early_results_period_ms)
     }
+}
 
+impl<T, K, KF, Op> Frames<T, K, KF, Op>
+where
+    T: Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    KF: Fn(&T) -> K + Send + 'static,
+    Op: AggregateOperation<T>,
+{
     fn uses_deduct(&self) -> bool {
         self.size_ms > self.frame_ms && self.op.can_deduct()
     }
 
     #[inline]
-    fn accumulate(&mut self, event: Event<T>) {
-        if event.ts < self.watermark {
-            self.late_count += 1;
-            if let Some(ctx) = &self.context {
-                ctx.count_late(1);
-            }
-            if let Some(f) = &self.on_late {
-                f(event);
-            }
-            return;
-        }
+    fn add(&mut self, event: Event<T>) {
         let frame_ms = self.frame_ms;
         let in_hot = |h: i64| event.ts < h && event.ts >= h - frame_ms;
         let frame = match &mut self.hot {
@@ -169,7 +159,7 @@ where
     }
 
     /// Emits every window ending at or before `limit` into `pending`.
-    fn emit_up_to(&mut self, limit: i64) {
+    fn emit_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Result>) {
         if self.hot.as_ref().is_some_and(|(end, _)| *end <= limit) {
             self.retire_hot();
         }
@@ -188,12 +178,12 @@ where
                 return;
             }
             self.next_end = Some(next);
-            self.emit_next();
+            self.emit_next(out);
         }
     }
 
     /// Emits the window ending at `next_end` and moves on by one slide.
-    fn emit_next(&mut self) {
+    fn emit_next(&mut self, out: &mut Out<K, Op::Result>) {
         let Some(end) = self.next_end else { return };
         let start = end - self.size_ms;
         let ts = end - 1;
@@ -201,7 +191,7 @@ where
             if let Some(frame) = self.frames.remove(&end) {
                 for (key, slot) in frame {
                     let value = self.op.finish(slot.acc);
-                    self.pending.push_back(Event {
+                    out.push_back(Event {
                         ts,
                         value: WindowResult {
                             start,
@@ -223,7 +213,7 @@ where
                 }
             }
             for (key, s) in &self.sliding {
-                self.pending.push_back(Event {
+                out.push_back(Event {
                     ts,
                     value: WindowResult {
                         start,
@@ -250,7 +240,7 @@ where
         } else {
             let combined = self.combine_window(end);
             for (key, slot) in combined {
-                self.pending.push_back(Event {
+                out.push_back(Event {
                     ts,
                     value: WindowResult {
                         start,
@@ -282,7 +272,7 @@ where
     }
 
     /// Emits the current result of every window still open, marked early.
-    fn emit_early(&mut self) {
+    fn emit_all_early(&mut self, out: &mut Out<K, Op::Result>) {
         self.retire_hot();
         let (Some(&first_frame), Some(&last_frame)) =
             (self.frames.keys().next(), self.frames.keys().next_back())
@@ -292,7 +282,7 @@ where
         let mut end = self.next_end.map_or(first_frame, |n| n.max(first_frame));
         while end <= last_frame + self.size_ms - self.frame_ms {
             for (key, slot) in self.combine_window(end) {
-                self.pending.push_back(Event {
+                out.push_back(Event {
                     ts: end - 1,
                     value: WindowResult {
                         start: end - self.size_ms,
@@ -308,67 +298,26 @@ where
     }
 }
 
-impl<T, K, KF, Op> Processor for FrameWindowP<T, K, KF, Op>
+impl<T, K, KF, Op> WindowLogic<T> for Frames<T, K, KF, Op>
 where
     T: Send + 'static,
     K: Hash + Eq + Clone + Send + 'static,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
-    type In = Event<T>;
-    type Out = Event<WindowResult<K, Op::Result>>;
+    type Key = K;
+    type Result = Op::Result;
 
-    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
-        self.context = Some(ctx.clone());
-        Ok(())
+    #[inline]
+    fn accumulate(&mut self, event: Event<T>) {
+        self.add(event);
     }
 
-    fn process<O: Outbox<Self::Out>>(
-        &mut self,
-        _ordinal: usize,
-        inbox: &mut Inbox<Event<T>>,
-        _outbox: &mut O,
-    ) -> Result<(), ProcessorError> {
-        while let Some(event) = inbox.poll() {
-            self.accumulate(event);
-        }
-        Ok(())
+    fn close_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Result>) {
+        self.emit_up_to(limit, out);
     }
 
-    fn try_process_watermark<O: Outbox<Self::Out>>(
-        &mut self,
-        watermark: Watermark,
-        outbox: &mut O,
-    ) -> Result<bool, ProcessorError> {
-        if self.pending.is_empty() {
-            self.watermark = self.watermark.max(watermark.0);
-            self.emit_up_to(watermark.0);
-        }
-        Ok(drain_into(&mut self.pending, outbox) && outbox.offer_watermark(watermark))
-    }
-
-    fn try_process<O: Outbox<Self::Out>>(
-        &mut self,
-        outbox: &mut O,
-    ) -> Result<bool, ProcessorError> {
-        if !drain_into(&mut self.pending, outbox) {
-            return Ok(false);
-        }
-        if let Some(period) = self.early_period_ms {
-            if self.last_early.elapsed().as_millis() as u64 >= period {
-                self.last_early = Instant::now();
-                self.emit_early();
-                drain_into(&mut self.pending, outbox);
-            }
-        }
-        Ok(true)
-    }
-
-    fn complete<O: Outbox<Self::Out>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
-        if self.pending.is_empty() {
-            // Input ended: every window that has data is complete.
-            self.emit_up_to(i64::MAX);
-        }
-        Ok(drain_into(&mut self.pending, outbox))
+    fn emit_early(&mut self, out: &mut Out<K, Op::Result>) {
+        self.emit_all_early(out);
     }
 }
