@@ -1,7 +1,7 @@
 //! Keyed processors without windows: rolling aggregation, stateful mapping
 //! with time-to-live, and whole-input (batch) aggregation.
 
-use super::drain_into;
+use super::{drain_into, value_of};
 use eddy_core::{AggregateOperation, Event, Inbox, Outbox, Processor, ProcessorError, Watermark};
 use hashbrown::HashMap;
 use std::collections::{BTreeMap, VecDeque};
@@ -48,10 +48,7 @@ where
             let Some(event) = inbox.poll() else { break };
             let key = (self.key_fn)(&event.value);
             let op = &self.op;
-            if !self.state.contains_key(&key) {
-                self.state.insert(key.clone(), op.create());
-            }
-            let acc = self.state.get_mut(&key).expect("inserted above");
+            let acc = value_of(&mut self.state, &key, || op.create());
             op.accumulate(acc, &event.value);
             let value = (key, op.export(acc));
             if outbox
@@ -176,17 +173,11 @@ where
         while outbox.has_room() {
             let Some(event) = inbox.poll() else { break };
             let key = (self.key_fn)(&event.value);
-            if !self.states.contains_key(&key) {
-                let state = (self.create)();
-                self.states.insert(
-                    key.clone(),
-                    Entry {
-                        state,
-                        last_ts: i64::MIN,
-                    },
-                );
-            }
-            let entry = self.states.get_mut(&key).expect("inserted above");
+            let create = &self.create;
+            let entry = value_of(&mut self.states, &key, || Entry {
+                state: create(),
+                last_ts: i64::MIN,
+            });
             let old_bucket_ts = entry.last_ts;
             entry.last_ts = entry.last_ts.max(event.ts);
             let new_ts = entry.last_ts;
@@ -268,11 +259,8 @@ where
         while let Some(event) = inbox.poll() {
             let key = (self.key_fn)(&event.value);
             let op = &self.op;
-            if !self.state.contains_key(&key) {
-                self.state.insert(key.clone(), op.create());
-            }
             op.accumulate(
-                self.state.get_mut(&key).expect("inserted above"),
+                value_of(&mut self.state, &key, || op.create()),
                 &event.value,
             );
         }

@@ -12,6 +12,23 @@ use std::collections::VecDeque;
 /// Called with each late event a windowing stage drops.
 pub type LateEventFn<T> = std::sync::Arc<dyn Fn(Event<T>) + Send + Sync>;
 
+/// The value of `key`, created with `create` if missing. Unlike
+/// `entry(key.clone())`, it clones the key only when it inserts, which keys
+/// that own heap data make worth it on the per-event path.
+pub(crate) fn value_of<'m, K, V>(
+    map: &'m mut hashbrown::HashMap<K, V>,
+    key: &K,
+    create: impl FnOnce() -> V,
+) -> &'m mut V
+where
+    K: std::hash::Hash + Eq + Clone,
+{
+    if !map.contains_key(key) {
+        map.insert(key.clone(), create());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 /// Offers buffered output until the outbox fills; true when all went out.
 pub(crate) fn drain_into<T, O: Outbox<T>>(pending: &mut VecDeque<T>, outbox: &mut O) -> bool {
     while let Some(item) = pending.pop_front() {

@@ -8,7 +8,7 @@
 //! costs O(keys in two frames) instead of O(keys × frames per window).
 
 use super::windowed::{WindowLogic, WindowP};
-use super::LateEventFn;
+use super::{value_of, LateEventFn};
 use eddy_core::{AggregateOperation, Event, WindowDefinition, WindowResult};
 use hashbrown::HashMap;
 use std::collections::{BTreeMap, VecDeque};
@@ -21,7 +21,7 @@ struct Slot<A> {
     events: u64,
 }
 
-/// The slot of `key`, created empty if missing; clones the key only then.
+/// The slot of `key`, created empty if missing.
 fn slot_of<'m, T, K, Op>(
     map: &'m mut HashMap<K, Slot<Op::Acc>>,
     key: &K,
@@ -31,16 +31,10 @@ where
     K: Hash + Eq + Clone,
     Op: AggregateOperation<T>,
 {
-    if !map.contains_key(key) {
-        map.insert(
-            key.clone(),
-            Slot {
-                acc: op.create(),
-                events: 0,
-            },
-        );
-    }
-    map.get_mut(key).expect("inserted above")
+    value_of(map, key, || Slot {
+        acc: op.create(),
+        events: 0,
+    })
 }
 
 /// The processor of `window(..).aggregate(..)` for tumbling and sliding
