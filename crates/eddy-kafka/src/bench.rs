@@ -188,6 +188,31 @@ pub fn run_kafka_bench(bootstrap: &str, options: &BenchOptions) -> Result<BenchR
     })
 }
 
+/// A consumer assigned all `partitions` of `topic` from their beginning.
+fn consumer_from_beginning(
+    bootstrap: &str,
+    group: &str,
+    properties: &Properties,
+    topic: &str,
+    partitions: i32,
+) -> Result<BaseConsumer, KafkaError> {
+    let mut config = client_config(bootstrap, properties);
+    config.set("group.id", group);
+    config.set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = config
+        .create()
+        .map_err(|e| KafkaError::broker("creating a consumer", bootstrap, e))?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .map_err(|e| KafkaError::Config(e.to_string()))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| KafkaError::broker("assigning", bootstrap, e))?;
+    Ok(consumer)
+}
+
 /// The baseline: one consumer and one producer in a loop on one thread.
 fn raw_copy(
     bootstrap: &str,
@@ -201,20 +226,13 @@ fn raw_copy(
         options.partitions,
         Duration::from_secs(10),
     )?;
-    let mut config = client_config(bootstrap, &Properties::new());
-    config.set("group.id", "eddy-bench-raw");
-    config.set("enable.auto.commit", "false");
-    let consumer: BaseConsumer = config
-        .create()
-        .map_err(|e| KafkaError::broker("creating a consumer", bootstrap, e))?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..options.partitions {
-        tpl.add_partition_offset(input, p, Offset::Beginning)
-            .map_err(|e| KafkaError::Config(e.to_string()))?;
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| KafkaError::broker("assigning", bootstrap, e))?;
+    let consumer = consumer_from_beginning(
+        bootstrap,
+        "eddy-bench-raw",
+        &Properties::new(),
+        input,
+        options.partitions,
+    )?;
     let errors = Arc::new(DeliveryErrors::default());
     let producer = producer(bootstrap, errors.clone())?;
     let started = Instant::now();
@@ -317,23 +335,16 @@ fn latency(bootstrap: &str, options: &BenchOptions) -> Result<(f64, f64), KafkaE
         .submit(p, JobConfig::default().name("bench-kafka-latency"))
         .map_err(|e| KafkaError::Config(e.to_string()))?;
 
-    let mut config = client_config(bootstrap, &Properties::new());
-    config.set("group.id", "eddy-bench-latency");
-    config.set("enable.auto.commit", "false");
     // The measuring consumer must not add librdkafka's default 500 ms
     // fetch wait to what it measures.
-    config.set("fetch.wait.max.ms", "5");
-    let consumer: BaseConsumer = config
-        .create()
-        .map_err(|e| KafkaError::broker("creating a consumer", bootstrap, e))?;
-    let mut tpl = TopicPartitionList::new();
-    for part in 0..options.partitions {
-        tpl.add_partition_offset(&output, part, Offset::Beginning)
-            .map_err(|e| KafkaError::Config(e.to_string()))?;
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| KafkaError::broker("assigning", bootstrap, e))?;
+    let fetch_wait = Properties::from([("fetch.wait.max.ms".to_string(), "5".to_string())]);
+    let consumer = consumer_from_beginning(
+        bootstrap,
+        "eddy-bench-latency",
+        &fetch_wait,
+        &output,
+        options.partitions,
+    )?;
 
     let errors = Arc::new(DeliveryErrors::default());
     let producer = producer(bootstrap, errors.clone())?;
