@@ -26,10 +26,12 @@ mod error;
 mod item;
 pub mod partition;
 mod processor;
+pub mod snapshot;
 mod window;
 
 pub use aggregate::AggregateOperation;
 pub use error::{EddyError, ProcessorError};
 pub use item::{Either, Event, Msg, SnapshotBarrier, Watermark, NO_TIMESTAMP};
 pub use processor::{Inbox, Outbox, Processor, ProcessorContext, VecOutbox};
+pub use snapshot::{Guarantee, PendingEpochs, SealedEpoch, SnapshotEntry, SnapshotWriter};
 pub use window::{frame_end, WindowDefinition, WindowKind, WindowResult};

@@ -1,5 +1,6 @@
 //! The `Processor` contract: the unit of computation the runtime executes.
 
+use crate::snapshot::{Guarantee, SnapshotEntry, SnapshotWriter};
 use crate::{ProcessorError, Watermark};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,6 +37,20 @@ use std::sync::Arc;
 ///   [`close`](Processor::close), also after a failure or cancellation.
 /// * **Single-threaded.** The runtime never calls one instance from two
 ///   threads at once, but may move it between calls; hence `Send`.
+///
+/// # Snapshots
+///
+/// In a job with a [`Guarantee`] other than `None`, the runtime calls
+/// [`save_to_snapshot`](Processor::save_to_snapshot) when a snapshot barrier
+/// has arrived on all inputs (a source: when the snapshot starts), and once
+/// more when the processor has finished, so that a finished source is not
+/// replayed. Once every processor has saved and the snapshot is durable, it
+/// calls [`snapshot_commit_finish`](Processor::snapshot_commit_finish): the
+/// second phase of a two-phase commit, where sinks make the snapshot's output
+/// visible. A job started from a snapshot gets
+/// [`restore_from_snapshot`](Processor::restore_from_snapshot) for each entry
+/// meant for the instance, after `init` and before any other call, then
+/// [`finish_snapshot_restore`](Processor::finish_snapshot_restore).
 ///
 /// A processor that returns an error fails its job with that error, naming the
 /// vertex. A panic does the same: the runtime catches it.
@@ -102,6 +117,33 @@ pub trait Processor: Send + 'static {
     /// Returns `true` when the processor has emitted everything it will.
     fn complete<O: Outbox<Self::Out>>(&mut self, _outbox: &mut O) -> Result<bool, ProcessorError> {
         Ok(true)
+    }
+
+    /// Saves the state as of the barrier of snapshot `snapshot_id` (or, once,
+    /// as the processor finishes). Stateless processors keep the default.
+    fn save_to_snapshot(
+        &mut self,
+        _snapshot_id: u64,
+        _writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    /// Takes one entry of the snapshot the job starts from: keyed entries of
+    /// the partitions this instance owns, and all broadcast entries.
+    fn restore_from_snapshot(&mut self, _entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    /// Called after the last restored entry.
+    fn finish_snapshot_restore(&mut self) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    /// Snapshot `snapshot_id` is complete and durable: commit what was
+    /// prepared when it was saved (sinks make its output visible).
+    fn snapshot_commit_finish(&mut self, _snapshot_id: u64) -> Result<(), ProcessorError> {
+        Ok(())
     }
 
     /// Called once at the end, also after a failure or cancellation: release
@@ -272,6 +314,9 @@ pub struct ProcessorContext {
     /// metrics. Processors add to it with a relaxed atomic add (late events
     /// are rare, so this is off the hot path).
     pub late_events: Arc<AtomicU64>,
+    /// The job's processing guarantee: sinks commit in two phases under
+    /// `ExactlyOnce`.
+    pub guarantee: Guarantee,
 }
 
 impl ProcessorContext {
@@ -283,6 +328,7 @@ impl ProcessorContext {
             parallelism: 1,
             job_name: "standalone".to_string(),
             late_events: Arc::new(AtomicU64::new(0)),
+            guarantee: Guarantee::None,
         }
     }
 
