@@ -383,6 +383,7 @@ impl Dag {
                     parallelism: par[v],
                     job_name: job_name.to_string(),
                     late_events: metrics.late_events.clone(),
+                    guarantee: eddy_core::Guarantee::None,
                 };
                 let t = def.factory.build(
                     context,
