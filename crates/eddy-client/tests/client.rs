@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 fn node_and_server(config: ServerConfig) -> (Arc<Node>, ServerHandle) {
     let node = Node::new(
-        Arc::new(Eddy::new(EddyConfig {
-            cooperative_threads: 1,
-        })),
+        Arc::new(Eddy::new(EddyConfig::with_threads(1))),
         Grid::new(),
     );
     let accounts = node.grid.map::<String, Value>("accounts").unwrap();

@@ -138,9 +138,7 @@ fn kafka_against_a_real_broker() {
         started.elapsed()
     );
     let b = broker.bootstrap().to_string();
-    let eddy = Eddy::new(EddyConfig {
-        cooperative_threads: 2,
-    });
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
 
     scenario(
         "broker down at job start: a clear error after retries",

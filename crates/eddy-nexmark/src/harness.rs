@@ -282,9 +282,7 @@ where
         Query::Q13 => queries::q13(&p, source, config, sink),
         Query::Q13Map => queries::q13_map(&p, source, config, sink),
     }
-    let eddy = Eddy::new(EddyConfig {
-        cooperative_threads: options.parallelism,
-    });
+    let eddy = Eddy::new(EddyConfig::with_threads(options.parallelism));
     let cpu_before = process_cpu_secs().unwrap_or(0.0);
     let started = Instant::now();
     eddy.submit(

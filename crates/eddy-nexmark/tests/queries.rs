@@ -31,9 +31,7 @@ fn run_query<T: Clone + Send + 'static>(
     events: &[Event],
     config: &QueryConfig,
 ) -> Vec<Vec<T>> {
-    let eddy = Eddy::new(EddyConfig {
-        cooperative_threads: 2,
-    });
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
     [1, 2]
         .into_iter()
         .map(|parallelism| {

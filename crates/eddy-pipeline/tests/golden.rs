@@ -31,9 +31,7 @@ where
     T: Clone + Debug + Send + 'static,
     F: Fn(&Pipeline, eddy_pipeline::sinks::CollectSink<T>),
 {
-    let eddy = Eddy::new(EddyConfig {
-        cooperative_threads: 2,
-    });
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
     let mut outputs = Vec::new();
     for parallelism in [1, 4] {
         let p = Pipeline::new();

@@ -7,9 +7,7 @@ use eddy_runtime::{Eddy, EddyConfig, JobConfig};
 use std::time::Duration;
 
 fn eddy() -> Eddy {
-    Eddy::new(EddyConfig {
-        cooperative_threads: 2,
-    })
+    Eddy::new(EddyConfig::with_threads(2))
 }
 
 #[test]

@@ -9,9 +9,7 @@ use eddy_runtime::{Eddy, EddyConfig, JobConfig, JobStatus};
 use std::time::Duration;
 
 fn eddy() -> Eddy {
-    Eddy::new(EddyConfig {
-        cooperative_threads: 2,
-    })
+    Eddy::new(EddyConfig::with_threads(2))
 }
 
 #[test]

@@ -7,8 +7,11 @@
 use crate::metrics::{InstanceMetrics, VertexMetricsSource};
 use crate::queue::{BatchQueue, QueueGauge, QueueLimits};
 use crate::routing::{Routing, RoutingKind};
-use crate::tasklet::{InputQueue, OutputEdge, ProcessorTasklet, Tasklet, TaskletOutbox};
-use eddy_core::{EddyError, Processor, ProcessorContext};
+use crate::snapshot::{LoadedSnapshot, SnapshotShared};
+use crate::tasklet::{
+    InputQueue, OutputEdge, ProcessorTasklet, SnapshotRole, Tasklet, TaskletOutbox,
+};
+use eddy_core::{EddyError, Guarantee, Processor, ProcessorContext};
 use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -57,6 +60,7 @@ trait VertexFactory: Send + Sync {
         outputs: Endpoints,
         batch_items_max: usize,
         metrics: Arc<InstanceMetrics>,
+        snapshots: Option<SnapshotRole>,
     ) -> Result<Box<dyn Tasklet>, EddyError>;
 }
 
@@ -84,6 +88,7 @@ where
         outputs: Endpoints,
         batch_items_max: usize,
         metrics: Arc<InstanceMetrics>,
+        snapshots: Option<SnapshotRole>,
     ) -> Result<Box<dyn Tasklet>, EddyError> {
         let type_error = |what: &str| {
             EddyError::InvalidJob(format!(
@@ -110,7 +115,7 @@ where
         let processor = (self.supplier)(&context);
         let outbox = TaskletOutbox::new(edges, batch_items_max, metrics.clone());
         Ok(Box::new(ProcessorTasklet::new(
-            processor, context, queues, outbox, metrics,
+            processor, context, queues, outbox, metrics, snapshots,
         )))
     }
 }
@@ -180,6 +185,13 @@ impl<T: Send + 'static> EdgeFactory for TypedEdge<T> {
             .collect();
         (outputs, inputs, gauges)
     }
+}
+
+/// How an execution takes snapshots: given to [`Dag::build`].
+pub(crate) struct SnapshotSetup {
+    pub(crate) guarantee: Guarantee,
+    pub(crate) shared: Option<Arc<SnapshotShared>>,
+    pub(crate) restore: Option<Arc<LoadedSnapshot>>,
 }
 
 /// What a DAG becomes for execution.
@@ -318,6 +330,30 @@ impl Dag {
         Ok(par)
     }
 
+    /// Number of tasklets (processor instances) at a default parallelism.
+    pub(crate) fn tasklet_count(&self, default_parallelism: usize) -> Result<usize, EddyError> {
+        Ok(self.resolve_parallelism(default_parallelism)?.iter().sum())
+    }
+
+    /// Names of the vertices, in order.
+    pub(crate) fn vertex_names(&self) -> impl Iterator<Item = &str> {
+        self.vertices.iter().map(|v| v.name.as_str())
+    }
+
+    /// Snapshots match state to vertices by name, so names must be unique.
+    pub(crate) fn check_unique_names(&self) -> Result<(), EddyError> {
+        let mut seen = std::collections::HashSet::new();
+        for v in &self.vertices {
+            if !seen.insert(v.name.as_str()) {
+                return Err(EddyError::InvalidJob(format!(
+                    "two stages are named '{}': snapshots match state to stages by name, so give each stage its own name",
+                    v.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// A printable view of the DAG at a default parallelism.
     pub fn view(&self, default_parallelism: usize) -> DagView {
         DagView {
@@ -337,10 +373,11 @@ impl Dag {
 
     /// Builds the tasklets of all instances and the metrics sources.
     pub(crate) fn build(
-        self,
+        &self,
         job_name: &str,
         default_parallelism: usize,
         limits: &QueueLimits,
+        snapshots: &SnapshotSetup,
     ) -> Result<BuiltDag, EddyError> {
         let par = self.resolve_parallelism(default_parallelism)?;
         let n = self.vertices.len();
@@ -367,13 +404,7 @@ impl Dag {
         }
         let mut tasklets = Vec::new();
         let mut sources = Vec::new();
-        for (v, ((def, ins), outs)) in self
-            .vertices
-            .into_iter()
-            .zip(inputs)
-            .zip(outputs)
-            .enumerate()
-        {
+        for (v, ((def, ins), outs)) in self.vertices.iter().zip(inputs).zip(outputs).enumerate() {
             let mut instances = Vec::new();
             for (i, (inp, out)) in ins.into_iter().zip(outs).enumerate() {
                 let metrics = Arc::new(InstanceMetrics::new());
@@ -383,20 +414,26 @@ impl Dag {
                     parallelism: par[v],
                     job_name: job_name.to_string(),
                     late_events: metrics.late_events.clone(),
-                    guarantee: eddy_core::Guarantee::None,
+                    guarantee: snapshots.guarantee,
                 };
+                let role = snapshots.shared.as_ref().map(|shared| SnapshotRole {
+                    index: tasklets.len(),
+                    shared: shared.clone(),
+                    restore: snapshots.restore.clone(),
+                });
                 let t = def.factory.build(
                     context,
                     inp,
                     out,
                     limits.batch_items_max,
                     metrics.clone(),
+                    role,
                 )?;
                 tasklets.push(t);
                 instances.push(metrics);
             }
             sources.push(VertexMetricsSource {
-                name: def.name,
+                name: def.name.clone(),
                 instances,
                 input_queues: std::mem::take(&mut gauges[v]),
             });

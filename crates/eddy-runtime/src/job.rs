@@ -1,24 +1,73 @@
-//! Jobs: submission results, status, completion, cancellation.
+//! Jobs: configuration, status, and the supervisor that runs a job's
+//! executions, takes its snapshots and restarts it.
+//!
+//! A *job* is what users submit and hold a [`Job`] handle to. It runs as a
+//! sequence of *executions*: the tasklets built from its DAG, connected by
+//! fresh queues. An execution ends by completing, failing, or being stopped;
+//! the job's supervisor thread then decides what comes next: restart from
+//! the latest snapshot after a failure (up to the configured attempts),
+//! after a forced restart, or on resume after a suspension.
 
-use crate::dag::DagView;
+use crate::dag::{Dag, DagView, SnapshotSetup};
 use crate::metrics::{VertexMetrics, VertexMetricsSource};
 use crate::queue::QueueLimits;
-use eddy_core::EddyError;
+use crate::snapshot::{
+    exported_snapshot_path, read_snapshot_file, LoadedSnapshot, SnapshotShared, SnapshotStats,
+    SnapshotStore, SnapshotTimer,
+};
+use crate::Scheduler;
+use eddy_core::{EddyError, Guarantee};
 use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How to run a job.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct JobConfig {
-    /// Name shown in metrics and errors; defaults to `job-<id>`.
+    /// Name shown in metrics and errors; defaults to `job-<id>`. A job's
+    /// durable snapshots are kept under its name: a job submitted with the
+    /// name of one that did not finish resumes from its latest snapshot.
     pub name: Option<String>,
     /// Instances per vertex where the vertex does not fix it; defaults to the
     /// number of cooperative worker threads.
     pub parallelism: Option<usize>,
     /// Queue bounds.
     pub queue_limits: QueueLimits,
+    /// What the job promises when it fails and restarts.
+    pub guarantee: Guarantee,
+    /// Time between the starts of two snapshots (when the guarantee takes
+    /// any).
+    pub snapshot_interval: Duration,
+    /// Where the job's snapshots live; defaults to the instance's
+    /// [`EddyConfig::snapshot_dir`](crate::EddyConfig::snapshot_dir).
+    pub snapshot_dir: Option<PathBuf>,
+    /// Starts from this exported snapshot file instead of the job's own
+    /// latest snapshot: state is matched to stages by name.
+    pub restore_from: Option<PathBuf>,
+    /// How many times a failed execution is restarted from the latest
+    /// snapshot (from scratch without snapshots) before the job fails.
+    pub max_restarts: u32,
+    /// Wait before each restart.
+    pub restart_backoff: Duration,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            name: None,
+            parallelism: None,
+            queue_limits: QueueLimits::default(),
+            guarantee: Guarantee::None,
+            snapshot_interval: Duration::from_secs(10),
+            snapshot_dir: None,
+            restore_from: None,
+            max_restarts: 0,
+            restart_backoff: Duration::from_millis(500),
+        }
+    }
 }
 
 impl JobConfig {
@@ -33,16 +82,50 @@ impl JobConfig {
         self.parallelism = Some(parallelism);
         self
     }
+
+    /// Sets the processing guarantee.
+    pub fn guarantee(mut self, guarantee: Guarantee) -> Self {
+        self.guarantee = guarantee;
+        self
+    }
+
+    /// Sets the time between snapshots.
+    pub fn snapshot_interval(mut self, interval: Duration) -> Self {
+        self.snapshot_interval = interval;
+        self
+    }
+
+    /// Sets the directory of the job's snapshots.
+    pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.snapshot_dir = Some(dir.into());
+        self
+    }
+
+    /// Starts the job from an exported snapshot file.
+    pub fn restore_from(mut self, path: impl Into<PathBuf>) -> Self {
+        self.restore_from = Some(path.into());
+        self
+    }
+
+    /// Restarts a failed execution up to `max_restarts` times, waiting
+    /// `backoff` before each.
+    pub fn auto_restart(mut self, max_restarts: u32, backoff: Duration) -> Self {
+        self.max_restarts = max_restarts;
+        self.restart_backoff = backoff;
+        self
+    }
 }
 
 /// The states of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
-    /// Its tasklets are running.
+    /// Its tasklets are running (or it is restarting).
     Running,
+    /// Stopped after a final snapshot; [`Job::resume`] starts it again.
+    Suspended,
     /// All its processors finished (a batch job that ran to the end).
     Completed,
-    /// A processor failed; the error says which.
+    /// A processor failed and no restart was left; the error says which.
     Failed,
     /// It was cancelled.
     Cancelled,
@@ -51,73 +134,49 @@ pub enum JobStatus {
 impl JobStatus {
     /// Whether the job has stopped for good.
     pub fn is_terminal(self) -> bool {
-        self != JobStatus::Running
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
+        )
     }
 }
 
-/// The state of a job shared by its tasklets and its handles.
+/// One run of a job's tasklets, shared by them and the supervisor.
 ///
 /// Thread safety: tasklets on any worker read `stopping` once per call and
-/// update the rest on completion or failure only; handles read and wait.
-pub(crate) struct JobShared {
-    pub(crate) id: u64,
-    pub(crate) name: String,
-    /// Set on failure or cancellation: every tasklet stops at its next call.
+/// update the rest on completion or failure only.
+pub(crate) struct Execution {
+    /// Set on failure or stop: every tasklet stops at its next call.
     pub(crate) stopping: AtomicBool,
     remaining: AtomicUsize,
-    outcome: Mutex<(JobStatus, Option<EddyError>)>,
-    finished: Condvar,
+    /// How the execution ended: `None` while it runs or when stopped.
+    failure: Mutex<Option<EddyError>>,
     metrics: Vec<VertexMetricsSource>,
-    pub(crate) dag: DagView,
-    started: Instant,
+    pub(crate) snapshots: Option<Arc<SnapshotShared>>,
+    /// The job's control, to wake the supervisor when the execution ends.
+    control: Arc<JobControl>,
 }
 
-impl JobShared {
-    pub(crate) fn new(
-        id: u64,
-        name: String,
-        tasklets: usize,
-        metrics: Vec<VertexMetricsSource>,
-        dag: DagView,
-    ) -> Self {
-        JobShared {
-            id,
-            name,
-            stopping: AtomicBool::new(false),
-            remaining: AtomicUsize::new(tasklets),
-            outcome: Mutex::new((JobStatus::Running, None)),
-            finished: Condvar::new(),
-            metrics,
-            dag,
-            started: Instant::now(),
-        }
-    }
-
-    /// Records the first failure and stops the job.
+impl Execution {
+    /// Records the first failure and stops the execution.
     pub(crate) fn fail(&self, error: EddyError) {
-        let mut outcome = self.outcome.lock();
-        if outcome.0 == JobStatus::Running {
-            *outcome = (JobStatus::Failed, Some(error));
+        let mut failure = self.failure.lock();
+        if failure.is_none() && !self.stopping.load(Ordering::Acquire) {
+            *failure = Some(error);
         }
         self.stopping.store(true, Ordering::Release);
     }
 
-    pub(crate) fn cancel(&self) {
-        let mut outcome = self.outcome.lock();
-        if outcome.0 == JobStatus::Running {
-            outcome.0 = JobStatus::Cancelled;
-        }
+    /// Stops the execution; its tasklets stop at their next call.
+    pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
     }
 
     /// Called by each tasklet once it has stopped, whatever the reason.
     pub(crate) fn tasklet_finished(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let mut outcome = self.outcome.lock();
-            if outcome.0 == JobStatus::Running {
-                outcome.0 = JobStatus::Completed;
-            }
-            self.finished.notify_all();
+            let _guard = self.control.state.lock();
+            self.control.changed.notify_all();
         }
     }
 
@@ -126,17 +185,52 @@ impl JobShared {
     }
 }
 
+/// A request to a job's supervisor.
+enum Command {
+    Cancel,
+    /// Stop without deleting snapshots: the process is shutting down.
+    Shutdown,
+    Suspend,
+    Resume,
+    Restart,
+    Export {
+        name: String,
+        terminal: bool,
+        reply: std::sync::mpsc::Sender<Result<PathBuf, EddyError>>,
+    },
+}
+
+struct ControlState {
+    status: JobStatus,
+    error: Option<EddyError>,
+    execution: Option<Arc<Execution>>,
+    commands: VecDeque<Command>,
+    stats: SnapshotStats,
+    /// Stages whose saved state no stage of this job took.
+    unmatched_state: Vec<String>,
+}
+
+/// A job's state shared by its handles and its supervisor.
+pub(crate) struct JobControl {
+    id: u64,
+    name: String,
+    view: DagView,
+    started: Instant,
+    state: Mutex<ControlState>,
+    changed: Condvar,
+}
+
 /// A handle to a submitted job. Cheap to clone.
 #[derive(Clone)]
 pub struct Job {
-    pub(crate) shared: Arc<JobShared>,
+    control: Arc<JobControl>,
 }
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job")
-            .field("id", &self.shared.id)
-            .field("name", &self.shared.name)
+            .field("id", &self.control.id)
+            .field("name", &self.control.name)
             .field("status", &self.status())
             .finish()
     }
@@ -145,59 +239,138 @@ impl std::fmt::Debug for Job {
 impl Job {
     /// The job's id, unique within its `Eddy` instance.
     pub fn id(&self) -> u64 {
-        self.shared.id
+        self.control.id
     }
 
     /// The job's name.
     pub fn name(&self) -> &str {
-        &self.shared.name
+        &self.control.name
     }
 
-    /// The current status. A job is `Running` until all its tasklets stopped.
+    /// The current status.
     pub fn status(&self) -> JobStatus {
-        if self.shared.all_stopped() {
-            self.shared.outcome.lock().0
-        } else {
-            JobStatus::Running
+        self.control.state.lock().status
+    }
+
+    fn command(&self, command: Command) {
+        let mut state = self.control.state.lock();
+        if !state.status.is_terminal() {
+            state.commands.push_back(command);
+            self.control.changed.notify_all();
         }
     }
 
-    /// Cancels the job; [`join`](Job::join) then returns `Cancelled`.
+    /// Cancels the job; [`join`](Job::join) then returns `Cancelled`. Its
+    /// snapshots are deleted: a job of the same name starts afresh.
     pub fn cancel(&self) {
-        self.shared.cancel();
+        self.command(Command::Cancel);
     }
 
-    /// Waits until the job stops; `Ok` if it completed.
-    pub fn join(&self) -> Result<(), EddyError> {
-        let mut outcome = self.shared.outcome.lock();
-        while !self.shared.all_stopped() {
-            self.shared.finished.wait(&mut outcome);
+    /// Takes a final snapshot, then stops the job; [`resume`](Job::resume)
+    /// restarts it from that snapshot. Without snapshots it just stops, and
+    /// a resumed job starts from scratch.
+    pub fn suspend(&self) {
+        self.command(Command::Suspend);
+    }
+
+    /// Restarts a suspended job from its latest snapshot.
+    pub fn resume(&self) {
+        self.command(Command::Resume);
+    }
+
+    /// Stops the running execution at once and starts another from the
+    /// latest snapshot (as after a failure).
+    pub fn restart(&self) {
+        self.command(Command::Restart);
+    }
+
+    /// Takes a snapshot and also keeps it under `name` (see
+    /// [`exported_snapshot_path`]), while the job goes on. Start another job
+    /// from it with [`JobConfig::restore_from`]. Needs a guarantee that takes
+    /// snapshots.
+    pub fn export_snapshot(&self, name: &str) -> Result<PathBuf, EddyError> {
+        self.export(name, false)
+    }
+
+    /// Like [`export_snapshot`](Job::export_snapshot), and the job stops
+    /// (cancelled) once the snapshot is durable: the sources emit nothing
+    /// after its barrier, so the snapshot is the job's last word.
+    pub fn cancel_and_export_snapshot(&self, name: &str) -> Result<PathBuf, EddyError> {
+        self.export(name, true)
+    }
+
+    fn export(&self, name: &str, terminal: bool) -> Result<PathBuf, EddyError> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        {
+            let mut state = self.control.state.lock();
+            if state.status.is_terminal() {
+                return Err(EddyError::InvalidJob(format!(
+                    "job '{}' has stopped: a snapshot can be exported only while it runs",
+                    self.control.name
+                )));
+            }
+            state.commands.push_back(Command::Export {
+                name: name.to_string(),
+                terminal,
+                reply,
+            });
+            self.control.changed.notify_all();
         }
-        Self::result_of(&mut outcome)
+        answer.recv().unwrap_or_else(|_| {
+            Err(EddyError::InvalidJob(format!(
+                "job '{}' stopped before the snapshot was taken",
+                self.control.name
+            )))
+        })
+    }
+
+    /// Waits until the job stops for good; `Ok` if it completed.
+    pub fn join(&self) -> Result<(), EddyError> {
+        let mut state = self.control.state.lock();
+        while !state.status.is_terminal() {
+            self.control.changed.wait(&mut state);
+        }
+        Self::result_of(&state)
     }
 
     /// Waits at most `timeout`; `None` if the job is still running then.
     pub fn join_timeout(&self, timeout: Duration) -> Option<Result<(), EddyError>> {
         let deadline = Instant::now() + timeout;
-        let mut outcome = self.shared.outcome.lock();
-        while !self.shared.all_stopped() {
+        let mut state = self.control.state.lock();
+        while !state.status.is_terminal() {
             if self
-                .shared
-                .finished
-                .wait_until(&mut outcome, deadline)
+                .control
+                .changed
+                .wait_until(&mut state, deadline)
                 .timed_out()
             {
                 return None;
             }
         }
-        Some(Self::result_of(&mut outcome))
+        Some(Self::result_of(&state))
     }
 
-    fn result_of(outcome: &mut (JobStatus, Option<EddyError>)) -> Result<(), EddyError> {
-        match outcome.0 {
-            JobStatus::Completed | JobStatus::Running => Ok(()),
+    /// Waits until the job has the given status (or stopped for good).
+    pub fn wait_for_status(&self, wanted: JobStatus, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.control.state.lock();
+        while state.status != wanted && !state.status.is_terminal() {
+            if self
+                .control
+                .changed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        state.status == wanted
+    }
+
+    fn result_of(state: &ControlState) -> Result<(), EddyError> {
+        match state.status {
             JobStatus::Cancelled => Err(EddyError::Cancelled),
-            JobStatus::Failed => Err(match &outcome.1 {
+            JobStatus::Failed => Err(match &state.error {
                 Some(EddyError::StageFailed { stage, cause }) => EddyError::StageFailed {
                     stage: stage.clone(),
                     cause: cause.clone(),
@@ -205,21 +378,474 @@ impl Job {
                 Some(other) => EddyError::InvalidJob(other.to_string()),
                 None => EddyError::InvalidJob("job failed without an error".into()),
             }),
+            _ => Ok(()),
         }
     }
 
-    /// Metrics of every vertex, read now.
+    /// Metrics of every vertex of the current (or last) execution, read now.
     pub fn metrics(&self) -> Vec<VertexMetrics> {
-        self.shared.metrics.iter().map(|m| m.read()).collect()
+        let execution = self.control.state.lock().execution.clone();
+        match execution {
+            Some(e) => e.metrics.iter().map(|m| m.read()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Snapshot statistics.
+    pub fn snapshot_stats(&self) -> SnapshotStats {
+        self.control.state.lock().stats.clone()
+    }
+
+    /// Names of stages that saved state in the snapshot the job started
+    /// from but are not in this job (renamed or removed in an upgrade).
+    pub fn unmatched_state(&self) -> Vec<String> {
+        self.control.state.lock().unmatched_state.clone()
     }
 
     /// The job's DAG.
     pub fn dag(&self) -> &DagView {
-        &self.shared.dag
+        &self.control.view
     }
 
     /// Time since submission.
     pub fn uptime(&self) -> Duration {
-        self.shared.started.elapsed()
+        self.control.started.elapsed()
     }
+
+    /// Stops the job as the process shuts down, keeping its snapshots so
+    /// that the same job submitted again resumes.
+    pub(crate) fn shutdown(&self) {
+        self.command(Command::Shutdown);
+    }
+}
+
+/// Everything the supervisor needs to build executions.
+pub(crate) struct JobSpec {
+    pub(crate) dag: Dag,
+    pub(crate) config: JobConfig,
+    pub(crate) parallelism: usize,
+    pub(crate) snapshot_root: PathBuf,
+}
+
+/// Creates a job and starts its supervisor thread.
+pub(crate) fn start(
+    id: u64,
+    name: String,
+    spec: JobSpec,
+    scheduler: Arc<Scheduler>,
+) -> Result<(Job, std::thread::JoinHandle<()>), EddyError> {
+    spec.dag.resolve_parallelism(spec.parallelism)?;
+    if spec.config.guarantee.takes_snapshots() {
+        spec.dag.check_unique_names()?;
+        if spec.config.snapshot_interval.is_zero() {
+            return Err(EddyError::InvalidJob(
+                "snapshot_interval is zero: set it to the time between snapshots, e.g. 1 s".into(),
+            ));
+        }
+    }
+    let control = Arc::new(JobControl {
+        id,
+        name: name.clone(),
+        view: spec.dag.view(spec.parallelism),
+        started: Instant::now(),
+        state: Mutex::new(ControlState {
+            status: JobStatus::Running,
+            error: None,
+            execution: None,
+            commands: VecDeque::new(),
+            stats: SnapshotStats::default(),
+            unmatched_state: Vec::new(),
+        }),
+        changed: Condvar::new(),
+    });
+    let mut supervisor = Supervisor::new(control.clone(), name, spec, scheduler)?;
+    // The first execution starts before `submit` returns, so that a job's
+    // tasklets are running when the caller gets its handle.
+    let first = supervisor.start_execution();
+    let handle = std::thread::Builder::new()
+        .name(format!("eddy-job-{id}"))
+        .spawn(move || supervisor.run(first))
+        .map_err(|e| EddyError::Io {
+            context: "starting a job's supervisor thread".into(),
+            source: e,
+        })?;
+    Ok((Job { control }, handle))
+}
+
+/// What ended the wait for the next event of an execution.
+enum Wake {
+    Ended,
+    Command(Command),
+    SnapshotDue,
+}
+
+struct Supervisor {
+    control: Arc<JobControl>,
+    name: String,
+    spec: JobSpec,
+    scheduler: Arc<Scheduler>,
+    store: Option<SnapshotStore>,
+    /// The snapshot the next execution starts from.
+    restore: Option<Arc<LoadedSnapshot>>,
+    next_snapshot_id: u64,
+}
+
+impl Supervisor {
+    fn new(
+        control: Arc<JobControl>,
+        name: String,
+        spec: JobSpec,
+        scheduler: Arc<Scheduler>,
+    ) -> Result<Self, EddyError> {
+        let snapshots = spec.config.guarantee.takes_snapshots();
+        let root = spec
+            .config
+            .snapshot_dir
+            .clone()
+            .unwrap_or_else(|| spec.snapshot_root.clone());
+        let store = snapshots.then(|| SnapshotStore::new(&root, &name));
+        let restore = match (&spec.config.restore_from, &store) {
+            (Some(path), _) => Some(Arc::new(read_snapshot_file(path)?)),
+            (None, Some(store)) => store.latest()?.map(Arc::new),
+            (None, None) => None,
+        };
+        let last = store
+            .as_ref()
+            .and_then(|s| s.ids().last().copied())
+            .unwrap_or(0)
+            .max(restore.as_ref().map_or(0, |r| r.id));
+        Ok(Supervisor {
+            control,
+            name,
+            spec,
+            scheduler,
+            store,
+            restore,
+            next_snapshot_id: last + 1,
+        })
+    }
+
+    fn set_status(&self, status: JobStatus, error: Option<EddyError>) {
+        let mut state = self.control.state.lock();
+        state.status = status;
+        if error.is_some() {
+            state.error = error;
+        }
+        if status.is_terminal() {
+            // Anyone waiting for an export gets an error from the dropped
+            // reply channel.
+            state.commands.clear();
+        }
+        self.control.changed.notify_all();
+    }
+
+    /// Builds the tasklets of a new execution and hands them to workers.
+    fn start_execution(&mut self) -> Result<Arc<Execution>, EddyError> {
+        let config = &self.spec.config;
+        let tasklets = self.spec.dag.tasklet_count(self.spec.parallelism)?;
+        let restored_id = self.restore.as_ref().map(|r| r.id);
+        let shared = config.guarantee.takes_snapshots().then(|| {
+            // Snapshot ids go on from the restored one: sinks tell committed
+            // epochs from new ones by id.
+            let last = self.next_snapshot_id - 1;
+            Arc::new(SnapshotShared::new(config.guarantee, tasklets, last))
+        });
+        let setup = SnapshotSetup {
+            guarantee: config.guarantee,
+            shared: shared.clone(),
+            restore: self.restore.clone(),
+        };
+        if let Some(restore) = &self.restore {
+            let names: Vec<&str> = self.spec.dag.vertex_names().collect();
+            let unmatched = restore
+                .vertices()
+                .into_iter()
+                .filter(|v| !names.contains(v))
+                .map(str::to_string)
+                .collect();
+            self.control.state.lock().unmatched_state = unmatched;
+        }
+        let built = self.spec.dag.build(
+            &self.name,
+            self.spec.parallelism,
+            &config.queue_limits,
+            &setup,
+        )?;
+        let execution = Arc::new(Execution {
+            stopping: AtomicBool::new(false),
+            remaining: AtomicUsize::new(built.tasklets.len()),
+            failure: Mutex::new(None),
+            metrics: built.metrics,
+            snapshots: shared,
+            control: self.control.clone(),
+        });
+        {
+            let mut state = self.control.state.lock();
+            state.execution = Some(execution.clone());
+            state.status = JobStatus::Running;
+            state.stats.restored_from = restored_id;
+            self.control.changed.notify_all();
+        }
+        self.scheduler.schedule(built.tasklets, &execution);
+        Ok(execution)
+    }
+
+    /// Waits for the execution to end, a command, or the next snapshot.
+    fn wait(&self, execution: &Execution, snapshot_at: Option<Instant>) -> Wake {
+        let mut state = self.control.state.lock();
+        loop {
+            if let Some(c) = state.commands.pop_front() {
+                return Wake::Command(c);
+            }
+            if execution.all_stopped() {
+                return Wake::Ended;
+            }
+            match snapshot_at {
+                Some(at) if Instant::now() >= at => return Wake::SnapshotDue,
+                Some(at) => {
+                    self.control.changed.wait_until(&mut state, at);
+                }
+                None => {
+                    self.control.changed.wait(&mut state);
+                }
+            }
+        }
+    }
+
+    fn stop_and_wait(&self, execution: &Execution) {
+        execution.stop();
+        let mut state = self.control.state.lock();
+        while !execution.all_stopped() {
+            self.control
+                .changed
+                .wait_for(&mut state, Duration::from_millis(50));
+        }
+    }
+
+    /// Takes a snapshot of the running execution; returns its file.
+    fn take_snapshot(
+        &mut self,
+        execution: &Execution,
+        terminal: bool,
+    ) -> Result<PathBuf, EddyError> {
+        let (Some(shared), Some(store)) = (&execution.snapshots, &self.store) else {
+            return Err(EddyError::InvalidJob(format!(
+                "job '{}' takes no snapshots: submit it with a guarantee of at-least-once or exactly-once",
+                self.name
+            )));
+        };
+        let id = self.next_snapshot_id;
+        self.next_snapshot_id += 1;
+        let timer = SnapshotTimer::start();
+        shared.start(id, terminal);
+        let stopped = || execution.stopping.load(Ordering::Acquire);
+        let parts = shared.wait_complete(stopped).ok_or_else(|| {
+            EddyError::InvalidJob(format!(
+                "job '{}' stopped before snapshot {id} completed",
+                self.name
+            ))
+        })?;
+        let (path, bytes) = store.write(id, &self.name, &parts)?;
+        shared.mark_committed(id);
+        {
+            let mut state = self.control.state.lock();
+            let stats = &mut state.stats;
+            stats.completed += 1;
+            stats.last_id = id;
+            stats.last_duration = timer.elapsed();
+            stats.last_bytes = bytes;
+            stats.last_entries = parts.iter().map(|p| p.entries).sum();
+        }
+        // The snapshot may be restored after a restart in this process.
+        self.restore = None;
+        if terminal {
+            // Sinks must make the last epoch visible before the job stops.
+            shared.wait_committed(id, stopped);
+        }
+        Ok(path)
+    }
+
+    fn latest_snapshot(&self) -> Result<Option<Arc<LoadedSnapshot>>, EddyError> {
+        match &self.store {
+            Some(store) => Ok(store.latest()?.map(Arc::new)),
+            None => Ok(None),
+        }
+    }
+
+    /// Prepares a restart from the latest snapshot; `Err` ends the job.
+    fn prepare_restart(&mut self) -> Result<(), EddyError> {
+        if let Some(latest) = self.latest_snapshot()? {
+            self.restore = Some(latest);
+        } else if self.spec.config.restore_from.is_some() {
+            // No snapshot of its own yet: start again from the exported one.
+            self.restore = self
+                .spec
+                .config
+                .restore_from
+                .as_deref()
+                .map(read_snapshot_file)
+                .transpose()?
+                .map(Arc::new);
+        }
+        Ok(())
+    }
+
+    fn clear_snapshots(&self) {
+        if let Some(store) = &self.store {
+            store.clear();
+        }
+    }
+
+    fn run(mut self, first: Result<Arc<Execution>, EddyError>) {
+        let mut next = Some(first);
+        let mut restarts = 0;
+        while let Some(started) = next.take() {
+            let execution = match started {
+                Ok(e) => e,
+                Err(e) => return self.set_status(JobStatus::Failed, Some(e)),
+            };
+            let interval = self.spec.config.snapshot_interval;
+            let takes_snapshots = execution.snapshots.is_some();
+            let mut snapshot_at = takes_snapshots.then(|| Instant::now() + interval);
+            loop {
+                match self.wait(&execution, snapshot_at) {
+                    Wake::Ended => {
+                        let failure = execution.failure.lock().take();
+                        match failure {
+                            None => {
+                                self.clear_snapshots();
+                                return self.set_status(JobStatus::Completed, None);
+                            }
+                            Some(error) if restarts < self.spec.config.max_restarts => {
+                                restarts += 1;
+                                std::thread::sleep(self.spec.config.restart_backoff);
+                                if let Err(e) = self.prepare_restart() {
+                                    return self.set_status(JobStatus::Failed, Some(e));
+                                }
+                                // Kept as the cause of the restart.
+                                self.control.state.lock().error = Some(error);
+                                next = Some(self.start_execution());
+                            }
+                            Some(error) => {
+                                return self.set_status(JobStatus::Failed, Some(error));
+                            }
+                        }
+                        break;
+                    }
+                    Wake::SnapshotDue => {
+                        // A snapshot that fails (a full disk) is not the
+                        // job's failure: the next one may succeed, and
+                        // recovery uses the last complete one.
+                        let _ = self.take_snapshot(&execution, false);
+                        snapshot_at = Some(Instant::now() + interval);
+                    }
+                    Wake::Command(Command::Cancel) => {
+                        self.stop_and_wait(&execution);
+                        self.clear_snapshots();
+                        return self.set_status(JobStatus::Cancelled, None);
+                    }
+                    Wake::Command(Command::Shutdown) => {
+                        self.stop_and_wait(&execution);
+                        return self.set_status(JobStatus::Cancelled, None);
+                    }
+                    Wake::Command(Command::Restart) => {
+                        self.stop_and_wait(&execution);
+                        if let Err(e) = self.prepare_restart() {
+                            return self.set_status(JobStatus::Failed, Some(e));
+                        }
+                        next = Some(self.start_execution());
+                        break;
+                    }
+                    Wake::Command(Command::Suspend) => {
+                        if takes_snapshots {
+                            let _ = self.take_snapshot(&execution, true);
+                        }
+                        self.stop_and_wait(&execution);
+                        self.set_status(JobStatus::Suspended, None);
+                        match self.wait_while_suspended() {
+                            Some(Command::Resume) => {
+                                if let Err(e) = self.prepare_restart() {
+                                    return self.set_status(JobStatus::Failed, Some(e));
+                                }
+                                next = Some(self.start_execution());
+                                break;
+                            }
+                            Some(Command::Shutdown) => {
+                                return self.set_status(JobStatus::Cancelled, None);
+                            }
+                            _ => {
+                                self.clear_snapshots();
+                                return self.set_status(JobStatus::Cancelled, None);
+                            }
+                        }
+                    }
+                    Wake::Command(Command::Resume) => {}
+                    Wake::Command(Command::Export {
+                        name,
+                        terminal,
+                        reply,
+                    }) => {
+                        let result =
+                            exported_snapshot_path(&self.export_root(), &name).and_then(|target| {
+                                let path = self.take_snapshot(&execution, terminal)?;
+                                copy_durably(&path, &target)?;
+                                Ok(target)
+                            });
+                        let _ = reply.send(result);
+                        if terminal {
+                            self.stop_and_wait(&execution);
+                            self.clear_snapshots();
+                            return self.set_status(JobStatus::Cancelled, None);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for resume or cancel; other commands are ignored meanwhile.
+    fn wait_while_suspended(&self) -> Option<Command> {
+        let mut state = self.control.state.lock();
+        loop {
+            while let Some(c) = state.commands.pop_front() {
+                match c {
+                    Command::Resume | Command::Cancel | Command::Shutdown => return Some(c),
+                    Command::Export { reply, .. } => {
+                        let _ = reply.send(Err(EddyError::InvalidJob(format!(
+                            "job '{}' is suspended: resume it to export a snapshot",
+                            self.name
+                        ))));
+                    }
+                    Command::Suspend | Command::Restart => {}
+                }
+            }
+            self.control.changed.wait(&mut state);
+        }
+    }
+
+    fn export_root(&self) -> PathBuf {
+        self.spec
+            .config
+            .snapshot_dir
+            .clone()
+            .unwrap_or_else(|| self.spec.snapshot_root.clone())
+    }
+}
+
+/// Copies a snapshot file to its export name: temporary name, fsync, rename.
+fn copy_durably(from: &std::path::Path, to: &std::path::Path) -> Result<(), EddyError> {
+    let io = |what: &str| {
+        let context = format!("{what} {}", to.display());
+        move |source| EddyError::Io { context, source }
+    };
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
+    }
+    let tmp = to.with_extension("tmp");
+    std::fs::copy(from, &tmp).map_err(io("exporting snapshot to"))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io("syncing"))?;
+    std::fs::rename(&tmp, to).map_err(io("renaming into place"))?;
+    Ok(())
 }

@@ -44,7 +44,7 @@
 //! let sink = dag.vertex("sum", move |_| Sum(t.clone()));
 //! dag.edge(source, sink, Routing::unicast());
 //!
-//! let eddy = Eddy::new(EddyConfig { cooperative_threads: 2 });
+//! let eddy = Eddy::new(EddyConfig::with_threads(2));
 //! eddy.submit(dag, JobConfig::default()).unwrap().join().unwrap();
 //! assert_eq!(*total.lock().unwrap(), 999 * 1000 / 2);
 //! ```
@@ -54,18 +54,22 @@ mod job;
 pub mod metrics;
 pub mod queue;
 mod routing;
+pub mod snapshot;
 mod tasklet;
 mod worker;
 
 pub use dag::{AnyInput, Dag, DagView, VertexRef};
+pub use eddy_core::Guarantee;
 pub use job::{Job, JobConfig, JobStatus};
 pub use metrics::VertexMetrics;
 pub use queue::QueueLimits;
 pub use routing::{Router, Routing, RoutingKind};
+pub use snapshot::SnapshotStats;
 
 use eddy_core::EddyError;
-use job::JobShared;
+use job::{Execution, JobSpec};
 use parking_lot::Mutex;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -88,6 +92,10 @@ impl IntoDag for Dag {
 pub struct EddyConfig {
     /// Number of cooperative worker threads; defaults to the number of cores.
     pub cooperative_threads: usize,
+    /// Where jobs keep their snapshots unless their config says otherwise
+    /// (`<dir>/<job name>/`, and exported ones in `<dir>/exported/`).
+    /// Defaults to `eddy-snapshots` in the system's temporary directory.
+    pub snapshot_dir: PathBuf,
 }
 
 impl Default for EddyConfig {
@@ -96,6 +104,47 @@ impl Default for EddyConfig {
             cooperative_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            snapshot_dir: std::env::temp_dir().join("eddy-snapshots"),
+        }
+    }
+}
+
+impl EddyConfig {
+    /// The default settings with `n` cooperative worker threads.
+    pub fn with_threads(n: usize) -> Self {
+        EddyConfig {
+            cooperative_threads: n,
+            ..EddyConfig::default()
+        }
+    }
+}
+
+/// Hands tasklets to the worker threads; shared by the instance and the
+/// jobs' supervisors, which schedule the tasklets of restarted executions.
+pub(crate) struct Scheduler {
+    workers: Vec<(Arc<WorkerInbox>, JoinHandle<()>)>,
+    next_worker: AtomicUsize,
+    dedicated: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Scheduler {
+    pub(crate) fn schedule(
+        &self,
+        tasklets: Vec<Box<dyn tasklet::Tasklet>>,
+        execution: &Arc<Execution>,
+    ) {
+        for tasklet in tasklets {
+            let entry = TaskletEntry::new(tasklet, execution.clone());
+            if entry.tasklet.is_cooperative() {
+                let w = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+                self.workers[w].0.add(entry);
+            } else {
+                let handle = worker::spawn_dedicated(entry);
+                let mut dedicated = self.dedicated.lock();
+                // Reap the threads of finished tasklets as new ones come.
+                dedicated.retain(|h| !h.is_finished());
+                dedicated.push(handle);
+            }
         }
     }
 }
@@ -106,11 +155,10 @@ impl Default for EddyConfig {
 /// thread. Dropping the instance cancels its running jobs and joins its
 /// threads.
 pub struct Eddy {
-    workers: Vec<(Arc<WorkerInbox>, JoinHandle<()>)>,
-    next_worker: AtomicUsize,
+    scheduler: Arc<Scheduler>,
     next_job_id: AtomicU64,
     jobs: Mutex<Vec<Job>>,
-    dedicated: Mutex<Vec<JoinHandle<()>>>,
+    supervisors: Mutex<Vec<JoinHandle<()>>>,
     config: EddyConfig,
 }
 
@@ -119,18 +167,21 @@ impl Eddy {
     pub fn new(config: EddyConfig) -> Self {
         let n = config.cooperative_threads.max(1);
         Eddy {
-            workers: (0..n).map(worker::spawn_cooperative).collect(),
-            next_worker: AtomicUsize::new(0),
+            scheduler: Arc::new(Scheduler {
+                workers: (0..n).map(worker::spawn_cooperative).collect(),
+                next_worker: AtomicUsize::new(0),
+                dedicated: Mutex::new(Vec::new()),
+            }),
             next_job_id: AtomicU64::new(1),
             jobs: Mutex::new(Vec::new()),
-            dedicated: Mutex::new(Vec::new()),
+            supervisors: Mutex::new(Vec::new()),
             config,
         }
     }
 
     /// Number of cooperative worker threads: the default parallelism.
     pub fn cooperative_threads(&self) -> usize {
-        self.workers.len()
+        self.scheduler.workers.len()
     }
 
     /// The settings this instance was started with.
@@ -138,35 +189,28 @@ impl Eddy {
         &self.config
     }
 
-    /// Submits a job and starts it.
+    /// Submits a job and starts it. With a guarantee that takes snapshots,
+    /// a job named like one whose snapshots are on disk (it failed, or its
+    /// process died) resumes from the latest of them.
     pub fn submit(&self, job: impl IntoDag, config: JobConfig) -> Result<Job, EddyError> {
         let dag = job.into_dag()?;
         let id = self.next_job_id.fetch_add(1, Ordering::Relaxed);
         let name = config.name.clone().unwrap_or_else(|| format!("job-{id}"));
-        let parallelism = config.parallelism.unwrap_or(self.workers.len()).max(1);
-        let view = dag.view(parallelism);
-        let built = dag.build(&name, parallelism, &config.queue_limits)?;
-        let shared = Arc::new(JobShared::new(
-            id,
-            name,
-            built.tasklets.len(),
-            built.metrics,
-            view,
-        ));
-        let job = Job {
-            shared: shared.clone(),
+        let parallelism = config
+            .parallelism
+            .unwrap_or(self.scheduler.workers.len())
+            .max(1);
+        let spec = JobSpec {
+            dag,
+            config,
+            parallelism,
+            snapshot_root: self.config.snapshot_dir.clone(),
         };
+        let (job, supervisor) = job::start(id, name, spec, self.scheduler.clone())?;
         self.jobs.lock().push(job.clone());
-        for tasklet in built.tasklets {
-            let entry = TaskletEntry::new(tasklet, shared.clone());
-            if entry.tasklet.is_cooperative() {
-                let w = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-                self.workers[w].0.add(entry);
-            } else {
-                let handle = worker::spawn_dedicated(entry);
-                self.dedicated.lock().push(handle);
-            }
-        }
+        let mut supervisors = self.supervisors.lock();
+        supervisors.retain(|h| !h.is_finished());
+        supervisors.push(supervisor);
         Ok(job)
     }
 
@@ -184,15 +228,20 @@ impl Eddy {
 impl Drop for Eddy {
     fn drop(&mut self) {
         for job in self.jobs.lock().iter() {
-            job.cancel();
+            job.shutdown();
         }
-        for (inbox, _) in &self.workers {
-            worker::shutdown(inbox);
-        }
-        for (_, handle) in self.workers.drain(..) {
+        for handle in self.supervisors.lock().drain(..) {
             let _ = handle.join();
         }
-        for handle in self.dedicated.lock().drain(..) {
+        for (inbox, _) in &self.scheduler.workers {
+            worker::shutdown(inbox);
+        }
+        if let Some(scheduler) = Arc::get_mut(&mut self.scheduler) {
+            for (_, handle) in scheduler.workers.drain(..) {
+                let _ = handle.join();
+            }
+        }
+        for handle in self.scheduler.dedicated.lock().drain(..) {
             let _ = handle.join();
         }
     }

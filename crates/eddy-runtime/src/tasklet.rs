@@ -8,8 +8,10 @@
 use crate::metrics::InstanceMetrics;
 use crate::queue::BatchQueue;
 use crate::routing::Router;
+use crate::snapshot::{LoadedSnapshot, SnapshotShared, StatePart};
 use eddy_core::{
-    Inbox, Msg, Outbox, Processor, ProcessorContext, ProcessorError, SnapshotBarrier, Watermark,
+    Guarantee, Inbox, Msg, Outbox, Processor, ProcessorContext, ProcessorError, SnapshotBarrier,
+    SnapshotWriter, Watermark,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -213,6 +215,12 @@ pub(crate) struct InputQueue<T> {
     idle: bool,
     done: bool,
     barrier_seen: Option<u64>,
+    /// Under exactly-once: the barrier arrived here and not yet on all
+    /// inputs, so this input is not read until it has (alignment).
+    blocked: bool,
+    /// A message taken from this input while looking for a barrier behind
+    /// inputs of an earlier priority; handed on first when its turn comes.
+    held: Option<Msg<T>>,
 }
 
 impl<T> InputQueue<T> {
@@ -225,6 +233,8 @@ impl<T> InputQueue<T> {
             idle: false,
             done: false,
             barrier_seen: None,
+            blocked: false,
+            held: None,
         }
     }
 }
@@ -268,6 +278,18 @@ enum State {
     Draining,
     /// Finished: `Done` has been accepted by every downstream queue.
     Finished,
+    /// A source that injected the barrier of a terminal snapshot: it emits
+    /// nothing more, and the job stops once the snapshot is durable.
+    Stopped,
+}
+
+/// How a tasklet takes part in snapshots.
+pub(crate) struct SnapshotRole {
+    /// The tasklet's index in its execution.
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<SnapshotShared>,
+    /// The snapshot the execution starts from.
+    pub(crate) restore: Option<Arc<LoadedSnapshot>>,
 }
 
 /// A tasklet running one processor instance.
@@ -290,6 +312,13 @@ pub(crate) struct ProcessorTasklet<P: Processor> {
     /// even for a sink that emits nothing.
     messages_taken: u64,
     metrics: Arc<InstanceMetrics>,
+    snapshots: Option<SnapshotRole>,
+    /// The barrier being aligned: arrived on some inputs, not yet on all.
+    pending_barrier: Option<SnapshotBarrier>,
+    /// The latest snapshot this instance saved (or was restored from).
+    last_saved: u64,
+    /// The latest snapshot whose commit this instance has run.
+    last_committed: u64,
 }
 
 impl<P: Processor> ProcessorTasklet<P> {
@@ -299,8 +328,12 @@ impl<P: Processor> ProcessorTasklet<P> {
         mut inputs: Vec<InputQueue<P::In>>,
         outbox: TaskletOutbox<P::Out>,
         metrics: Arc<InstanceMetrics>,
+        snapshots: Option<SnapshotRole>,
     ) -> Self {
         inputs.sort_by_key(|q| q.priority);
+        let start = snapshots
+            .as_ref()
+            .map_or(0, |s| s.shared.committed.load(Ordering::Acquire));
         let state = if inputs.is_empty() {
             State::Completing
         } else {
@@ -321,24 +354,50 @@ impl<P: Processor> ProcessorTasklet<P> {
             edges_to_complete: VecDeque::new(),
             messages_taken: 0,
             metrics,
+            snapshots,
+            pending_barrier: None,
+            last_saved: start,
+            last_committed: start,
         }
     }
 
     /// Pops one message from the inputs: inputs of the lowest unfinished
     /// priority first (a hash join's side input before its stream), round
     /// robin among those.
+    ///
+    /// Inputs blocked at a barrier are skipped. When all inputs of the
+    /// current priority are blocked, the barrier may still be behind data on
+    /// a later input: that input's next message is taken, and held back
+    /// (data keeps its order and its turn) unless it is the barrier itself.
     fn poll_input(&mut self) -> Option<(usize, Msg<P::In>)> {
         let priority = self.inputs.iter().find(|q| !q.done)?.priority;
         let n = self.inputs.len();
         for k in 0..n {
             let i = (self.next_input + k) % n;
-            let q = &self.inputs[i];
-            if q.done || q.priority != priority {
+            let q = &mut self.inputs[i];
+            if q.done || q.blocked || q.priority != priority {
                 continue;
             }
-            if let Some(msg) = q.queue.pop() {
+            if let Some(msg) = q.held.take().or_else(|| q.queue.pop()) {
                 self.next_input = i + 1;
                 return Some((i, msg));
+            }
+        }
+        let current_blocked = self
+            .inputs
+            .iter()
+            .filter(|q| !q.done && q.priority == priority)
+            .all(|q| q.blocked);
+        if current_blocked {
+            for (i, q) in self.inputs.iter_mut().enumerate() {
+                if q.done || q.blocked || q.priority == priority || q.held.is_some() {
+                    continue;
+                }
+                match q.queue.pop() {
+                    Some(msg @ (Msg::Barrier(_) | Msg::Done)) => return Some((i, msg)),
+                    Some(other) => q.held = Some(other),
+                    None => {}
+                }
             }
         }
         None
@@ -396,24 +455,90 @@ impl<P: Processor> ProcessorTasklet<P> {
                     self.edges_to_complete.push_back(ordinal);
                 }
                 self.recoalesce();
+                // A finished input counts as having delivered every barrier.
+                self.try_complete_barrier()?;
             }
-            Msg::Barrier(barrier) => self.on_barrier(i, barrier),
+            Msg::Barrier(barrier) => {
+                let q = &mut self.inputs[i];
+                q.barrier_seen = Some(barrier.snapshot_id);
+                q.blocked = self
+                    .snapshots
+                    .as_ref()
+                    .is_some_and(|s| s.shared.guarantee == Guarantee::ExactlyOnce);
+                self.pending_barrier = Some(barrier);
+                self.try_complete_barrier()?;
+            }
         }
         Ok(())
     }
 
-    /// Forwards a barrier once every unfinished input has delivered it. This
-    /// is the unaligned (at-least-once) flow: inputs that delivered it keep
-    /// flowing meanwhile.
-    fn on_barrier(&mut self, i: usize, barrier: SnapshotBarrier) {
-        self.inputs[i].barrier_seen = Some(barrier.snapshot_id);
+    /// Saves the state and forwards the pending barrier once every
+    /// unfinished input has delivered it. Under at-least-once the inputs that
+    /// delivered it kept flowing meanwhile; under exactly-once they were
+    /// blocked, and are released now.
+    fn try_complete_barrier(&mut self) -> Result<(), ProcessorError> {
+        let Some(barrier) = self.pending_barrier else {
+            return Ok(());
+        };
         let complete = self
             .inputs
             .iter()
             .all(|q| q.done || q.barrier_seen == Some(barrier.snapshot_id));
         if complete {
-            self.outbox.push_control(Msg::Barrier(barrier));
+            self.pending_barrier = None;
+            for q in &mut self.inputs {
+                q.blocked = false;
+            }
+            self.save_and_forward(barrier)?;
         }
+        Ok(())
+    }
+
+    /// Saves the processor's state for `barrier`'s snapshot, hands it to the
+    /// coordinator and emits the barrier after everything emitted so far.
+    fn save_and_forward(&mut self, barrier: SnapshotBarrier) -> Result<(), ProcessorError> {
+        if let Some(role) = &self.snapshots {
+            let part = save_part(&mut self.processor, &self.context, barrier.snapshot_id)?;
+            role.shared.ack(role.index, barrier.snapshot_id, part);
+        }
+        self.last_saved = barrier.snapshot_id;
+        self.outbox.push_control(Msg::Barrier(barrier));
+        Ok(())
+    }
+
+    /// A tasklet that reads no (more) input starts snapshots itself: a
+    /// source, or a processor whose inputs have all finished.
+    fn inject_requested_barrier(&mut self) -> Result<(), ProcessorError> {
+        let Some(role) = &self.snapshots else {
+            return Ok(());
+        };
+        let requested = role.shared.requested.load(Ordering::Acquire);
+        if requested <= self.last_saved {
+            return Ok(());
+        }
+        let is_terminal = role.shared.requested_terminal.load(Ordering::Acquire);
+        self.save_and_forward(SnapshotBarrier {
+            snapshot_id: requested,
+            is_terminal,
+        })?;
+        if is_terminal && self.inputs.is_empty() {
+            self.state = State::Stopped;
+        }
+        Ok(())
+    }
+
+    /// Runs the commit phase of snapshots that became durable.
+    fn commit_durable_snapshots(&mut self) -> Result<(), ProcessorError> {
+        let Some(role) = &self.snapshots else {
+            return Ok(());
+        };
+        let committed = role.shared.committed.load(Ordering::Acquire);
+        if committed > self.last_committed {
+            self.last_committed = committed;
+            self.processor.snapshot_commit_finish(committed)?;
+            role.shared.commit_done(role.index, committed);
+        }
+        Ok(())
     }
 
     fn step_processing(&mut self) -> Result<(), ProcessorError> {
@@ -458,7 +583,22 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
     }
 
     fn init(&mut self) -> Result<(), ProcessorError> {
-        self.processor.init(&self.context)
+        self.processor.init(&self.context)?;
+        let Some(snapshot) = self.snapshots.as_ref().and_then(|r| r.restore.clone()) else {
+            return Ok(());
+        };
+        let processor = &mut self.processor;
+        snapshot.for_each_entry(
+            &self.context.vertex_name,
+            self.context.instance,
+            self.context.parallelism,
+            |entry| processor.restore_from_snapshot(entry),
+        )?;
+        self.processor.finish_snapshot_restore()?;
+        // The snapshot is complete: its commit phase may not have run
+        // before the failure, so run it (sinks skip what they committed).
+        self.processor.snapshot_commit_finish(snapshot.id)?;
+        Ok(())
     }
 
     fn bind_thread(&mut self, thread: &std::thread::Thread) {
@@ -477,19 +617,30 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
         let taken_before = self.messages_taken;
         let inbox_before = self.inbox.len();
         let state_before = self.state;
+        self.commit_durable_snapshots()?;
         if self.outbox.flush() {
             match self.state {
                 State::Processing => self.step_processing()?,
                 State::Completing => {
-                    if self.processor.complete(&mut self.outbox)? {
+                    self.inject_requested_barrier()?;
+                    if self.state == State::Completing
+                        && self.processor.complete(&mut self.outbox)?
+                    {
                         self.outbox.push_control(Msg::Done);
                         self.state = State::Draining;
                     }
                 }
                 State::Draining | State::Finished => {
                     self.state = State::Finished;
+                    if let Some(role) = &self.snapshots {
+                        // Stands in for this instance in later snapshots, so
+                        // that a finished source is not replayed.
+                        let part = save_part(&mut self.processor, &self.context, self.last_saved)?;
+                        role.shared.finished(role.index, part);
+                    }
                     return Ok(Progress::Done);
                 }
+                State::Stopped => {}
             }
             // Hand the output on at once: the consumer may be waiting for it.
             self.outbox.flush();
@@ -510,6 +661,22 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
         // already decided by then.
         let _ = self.processor.close();
     }
+}
+
+fn save_part<P: Processor>(
+    processor: &mut P,
+    context: &ProcessorContext,
+    snapshot_id: u64,
+) -> Result<StatePart, ProcessorError> {
+    let mut writer = SnapshotWriter::new();
+    processor.save_to_snapshot(snapshot_id, &mut writer)?;
+    let (bytes, entries) = writer.take();
+    Ok(StatePart {
+        vertex: context.vertex_name.clone(),
+        instance: context.instance,
+        entries,
+        bytes,
+    })
 }
 
 #[cfg(test)]
@@ -552,6 +719,7 @@ mod tests {
             vec![InputQueue::new(queue.clone(), 0, 0)],
             TaskletOutbox::new(Vec::new(), 16, metrics.clone()),
             metrics,
+            None,
         );
         assert_eq!(tasklet.call().unwrap(), Progress::None, "nothing to do yet");
         assert!(queue.try_push(Msg::Batch(vec![1, 2, 3])).is_ok());
@@ -604,6 +772,7 @@ mod tests {
                 queues.iter().map(|q| InputQueue::new(q.clone(), 0, 0)).collect(),
                 TaskletOutbox::new(Vec::new(), 16, metrics.clone()),
                 metrics,
+                None,
             );
             let mut current = [i64::MIN; 3];
             let mut idle = [false; 3];

@@ -1,7 +1,7 @@
 //! Worker threads: cooperative workers looping over their tasklets, and
 //! dedicated threads for non-cooperative ones.
 
-use crate::job::JobShared;
+use crate::job::Execution;
 use crate::tasklet::{Progress, Tasklet};
 use eddy_core::EddyError;
 use parking_lot::Mutex;
@@ -14,12 +14,12 @@ use std::time::Duration;
 /// A tasklet and the job it belongs to.
 pub(crate) struct TaskletEntry {
     pub(crate) tasklet: Box<dyn Tasklet>,
-    pub(crate) job: Arc<JobShared>,
+    pub(crate) job: Arc<Execution>,
     initialised: bool,
 }
 
 impl TaskletEntry {
-    pub(crate) fn new(tasklet: Box<dyn Tasklet>, job: Arc<JobShared>) -> Self {
+    pub(crate) fn new(tasklet: Box<dyn Tasklet>, job: Arc<Execution>) -> Self {
         TaskletEntry {
             tasklet,
             job,
@@ -165,7 +165,7 @@ fn cooperative_loop(inbox: &WorkerInbox) {
         }
         if inbox.shutdown.load(Ordering::Acquire) {
             for t in tasklets.drain(..) {
-                t.job.cancel();
+                t.job.stop();
                 t.finish();
             }
             return;

@@ -38,7 +38,7 @@
 //! use std::io::{Read, Write};
 //! use std::sync::Arc;
 //!
-//! let node = Node::new(Arc::new(Eddy::new(EddyConfig { cooperative_threads: 1 })), Grid::new());
+//! let node = Node::new(Arc::new(Eddy::new(EddyConfig::with_threads(1))), Grid::new());
 //! node.grid.map::<String, u64>("counts").unwrap().put("a".into(), 1);
 //! let server = start(node, ServerConfig::bind("127.0.0.1:0".parse().unwrap())).unwrap();
 //!

@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// use eddy_server::Node;
 /// use std::sync::Arc;
 ///
-/// let node = Node::new(Arc::new(Eddy::new(EddyConfig { cooperative_threads: 1 })), Grid::new());
+/// let node = Node::new(Arc::new(Eddy::new(EddyConfig::with_threads(1))), Grid::new());
 /// let alerts = node.grid.map::<String, serde_json::Value>("alerts").unwrap();
 /// node.watch_map(&alerts); // its changes are now streamed
 /// let latency = node.metrics().histogram("eddy_demo_latency_seconds", "End-to-end latency").unwrap();

@@ -152,7 +152,7 @@ impl Drop for ServerHandle {
 /// use eddy_server::{start, Node, ServerConfig};
 /// use std::sync::Arc;
 ///
-/// let node = Node::new(Arc::new(Eddy::new(EddyConfig { cooperative_threads: 1 })), Grid::new());
+/// let node = Node::new(Arc::new(Eddy::new(EddyConfig::with_threads(1))), Grid::new());
 /// let server = start(node, ServerConfig::bind("127.0.0.1:0".parse().unwrap())).unwrap();
 /// assert_ne!(server.addr().port(), 0);
 /// server.shutdown().unwrap();

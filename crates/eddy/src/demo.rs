@@ -890,9 +890,7 @@ mod tests {
     use super::*;
 
     fn run_once(parallelism: usize, events: u64) -> (Summary, Vec<AlertRecord>) {
-        let eddy = Eddy::new(EddyConfig {
-            cooperative_threads: 2,
-        });
+        let eddy = Eddy::new(EddyConfig::with_threads(2));
         let grid = Grid::new();
         let p = Pipeline::new();
         let input = DemoInput {
@@ -934,9 +932,7 @@ mod tests {
             kafka: Some(kafka.clone()),
             postgres: None,
         };
-        let eddy = Eddy::new(EddyConfig {
-            cooperative_threads: 2,
-        });
+        let eddy = Eddy::new(EddyConfig::with_threads(2));
         produce_to_kafka(&eddy, &input, &kafka, 3).unwrap();
         let grid = Grid::new();
         let p = Pipeline::new();
@@ -984,9 +980,7 @@ mod tests {
                 kafka: None,
                 postgres: Some(url.clone()),
             };
-            let eddy = Eddy::new(EddyConfig {
-                cooperative_threads: 2,
-            });
+            let eddy = Eddy::new(EddyConfig::with_threads(2));
             let grid = Grid::new();
             let p = Pipeline::new();
             let alerts = build(&p, &grid, input, None).unwrap();

@@ -65,6 +65,7 @@ struct JobDetails {
 pub(crate) fn status_name(s: JobStatus) -> &'static str {
     match s {
         JobStatus::Running => "running",
+        JobStatus::Suspended => "suspended",
         JobStatus::Completed => "completed",
         JobStatus::Failed => "failed",
         JobStatus::Cancelled => "cancelled",

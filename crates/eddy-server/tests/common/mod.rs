@@ -26,9 +26,7 @@ pub const RULES: [&str; 4] = ["velocity", "amount", "travel", "blacklist"];
 /// a registered latency histogram fed by the job, and a map "counts" with
 /// integer keys.
 pub fn node_with_job(rate_per_sec: f64) -> Arc<Node> {
-    let eddy = Arc::new(Eddy::new(EddyConfig {
-        cooperative_threads: 1,
-    }));
+    let eddy = Arc::new(Eddy::new(EddyConfig::with_threads(1)));
     let grid = Grid::new();
     let node = Node::new(eddy, grid);
     let alerts = node.grid.map::<String, Alert>("alerts").unwrap();

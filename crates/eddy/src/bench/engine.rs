@@ -78,9 +78,7 @@ pub struct LatencyReport {
 }
 
 fn eddy_with(workers: usize) -> Eddy {
-    Eddy::new(EddyConfig {
-        cooperative_threads: workers,
-    })
+    Eddy::new(EddyConfig::with_threads(workers))
 }
 
 /// Runs a pipeline and returns events per second and allocations per event.

@@ -28,9 +28,7 @@ pub fn enrichment_lookup(entries: u64, events: u64) -> Comparison {
     black_box(sum);
     let baseline = events as f64 / secs;
 
-    let eddy = Eddy::new(EddyConfig {
-        cooperative_threads: 1,
-    });
+    let eddy = Eddy::new(EddyConfig::with_threads(1));
     let p = Pipeline::new();
     let (sink, _) = Sinks::noop();
     p.read_from(Sources::generator(key).limit(events))

@@ -1,0 +1,411 @@
+//! Snapshots through the runtime: a paced source with offsets, a keyed
+//! counter, and a two-phase-commit sink, run with forced restarts, exports
+//! restored at another parallelism, and a new instance resuming a job.
+
+use eddy_core::snapshot::BROADCAST;
+use eddy_core::{
+    Guarantee, Inbox, Outbox, PendingEpochs, Processor, ProcessorContext, ProcessorError,
+    SnapshotEntry, SnapshotWriter,
+};
+use eddy_runtime::{Dag, Eddy, EddyConfig, Job, JobConfig, JobStatus, Routing};
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SOURCES: usize = 2;
+const KEYS: u64 = 10;
+
+/// Emits its share of 0..n (instance i: i, i+2, ...) at about `per_ms`
+/// items per millisecond, so that snapshots fall in the middle of the run.
+struct PacedSource {
+    next: u64,
+    n: u64,
+    per_ms: u64,
+    step: u64,
+    instance: usize,
+    started: Instant,
+    emitted: u64,
+}
+
+impl Processor for PacedSource {
+    type In = ();
+    type Out = u64;
+
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.instance = ctx.instance;
+        self.step = ctx.parallelism as u64;
+        self.next = ctx.instance as u64;
+        self.started = Instant::now();
+        Ok(())
+    }
+
+    fn process<O: Outbox<u64>>(
+        &mut self,
+        _: usize,
+        _: &mut Inbox<()>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    fn complete<O: Outbox<u64>>(&mut self, out: &mut O) -> Result<bool, ProcessorError> {
+        let allowed = self.started.elapsed().as_millis() as u64 * self.per_ms;
+        while self.next < self.n && self.emitted < allowed {
+            if out.offer(self.next).is_err() {
+                break;
+            }
+            self.next += self.step;
+            self.emitted += 1;
+        }
+        Ok(self.next >= self.n)
+    }
+
+    fn save_to_snapshot(&mut self, _: u64, w: &mut SnapshotWriter) -> Result<(), ProcessorError> {
+        w.put(BROADCAST, &(self.instance as u64), &self.next)
+    }
+
+    fn restore_from_snapshot(&mut self, e: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        let (instance, next): (u64, u64) = e.decode()?;
+        if instance as usize == self.instance {
+            self.next = next;
+        }
+        Ok(())
+    }
+}
+
+/// Counts items per key (x % KEYS) and emits (key, count so far).
+#[derive(Default)]
+struct KeyedCounter {
+    counts: HashMap<u64, u64>,
+}
+
+impl Processor for KeyedCounter {
+    type In = u64;
+    type Out = (u64, u64);
+
+    fn process<O: Outbox<(u64, u64)>>(
+        &mut self,
+        _: usize,
+        inbox: &mut Inbox<u64>,
+        out: &mut O,
+    ) -> Result<(), ProcessorError> {
+        while out.has_room() {
+            let Some(x) = inbox.poll() else { break };
+            let key = x % KEYS;
+            let c = self.counts.entry(key).or_default();
+            *c += 1;
+            if out.offer((key, *c)).is_err() {
+                unreachable!("has_room promised room");
+            }
+        }
+        Ok(())
+    }
+
+    fn save_to_snapshot(&mut self, _: u64, w: &mut SnapshotWriter) -> Result<(), ProcessorError> {
+        for (k, c) in &self.counts {
+            w.put_keyed(k, c)?;
+        }
+        Ok(())
+    }
+
+    fn restore_from_snapshot(&mut self, e: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        let (k, c): (u64, u64) = e.decode()?;
+        self.counts.insert(k, c);
+        Ok(())
+    }
+}
+
+/// An external target that remembers which epochs it committed, as a
+/// transactional store would.
+#[derive(Default)]
+struct Target {
+    items: Vec<(u64, u64)>,
+    committed: HashSet<(usize, u64)>,
+}
+
+/// Delivers under exactly-once only what completed snapshots cover.
+struct CommitSink {
+    target: Arc<Mutex<Target>>,
+    pending: PendingEpochs<(u64, u64)>,
+    two_phase: bool,
+    instance: usize,
+    parallelism: usize,
+}
+
+impl Processor for CommitSink {
+    type In = (u64, u64);
+    type Out = ();
+
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.two_phase = ctx.guarantee == Guarantee::ExactlyOnce;
+        self.instance = ctx.instance;
+        self.parallelism = ctx.parallelism;
+        Ok(())
+    }
+
+    fn process<O: Outbox<()>>(
+        &mut self,
+        _: usize,
+        inbox: &mut Inbox<(u64, u64)>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        while let Some(item) = inbox.poll() {
+            if self.two_phase {
+                self.pending.push(item);
+            } else {
+                self.target.lock().items.push(item);
+            }
+        }
+        Ok(())
+    }
+
+    fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
+        self.snapshot_commit_finish(u64::MAX)?;
+        let rest = self.pending.take_current();
+        self.target.lock().items.extend(rest);
+        Ok(true)
+    }
+
+    fn save_to_snapshot(&mut self, id: u64, w: &mut SnapshotWriter) -> Result<(), ProcessorError> {
+        if self.two_phase {
+            self.pending.seal_and_save(id, self.instance, w)?;
+        }
+        Ok(())
+    }
+
+    fn restore_from_snapshot(&mut self, e: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        self.pending.restore(e, self.instance, self.parallelism)
+    }
+
+    fn snapshot_commit_finish(&mut self, id: u64) -> Result<(), ProcessorError> {
+        let mut target = self.target.lock();
+        for epoch in self.pending.take_sealed_up_to(id) {
+            if target
+                .committed
+                .insert((epoch.writer_instance, epoch.epoch))
+            {
+                target.items.extend(epoch.items);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn dag(n: u64, per_ms: u64, target: &Arc<Mutex<Target>>) -> Dag {
+    let mut dag = Dag::new();
+    let source = dag.vertex("source", move |_| PacedSource {
+        next: 0,
+        n,
+        per_ms,
+        step: 1,
+        instance: 0,
+        started: Instant::now(),
+        emitted: 0,
+    });
+    dag.set_parallelism(source, SOURCES);
+    let counter = dag.vertex("counter", |_| KeyedCounter::default());
+    let t = target.clone();
+    let sink = dag.vertex("sink", move |_| CommitSink {
+        target: t.clone(),
+        pending: PendingEpochs::default(),
+        two_phase: false,
+        instance: 0,
+        parallelism: 1,
+    });
+    dag.edge(
+        source,
+        counter,
+        Routing::partitioned(|x: &u64| eddy_core::partition::key_hash(&(x % KEYS))),
+    );
+    dag.edge(counter, sink, Routing::unicast());
+    dag
+}
+
+fn expected(n: u64) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = (0..KEYS)
+        .flat_map(|k| (1..=(n + KEYS - 1 - k) / KEYS).map(move |c| (k, c)))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn sorted(target: &Arc<Mutex<Target>>) -> Vec<(u64, u64)> {
+    let mut v = target.lock().items.clone();
+    v.sort_unstable();
+    v
+}
+
+/// A fresh snapshot directory for one test.
+fn temp_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("snapshots-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn config(dir: &std::path::Path, guarantee: Guarantee) -> JobConfig {
+    JobConfig::default()
+        .name("counting")
+        .guarantee(guarantee)
+        .snapshot_interval(Duration::from_millis(5))
+        .snapshot_dir(dir)
+        .parallelism(2)
+}
+
+fn wait_for_snapshots(job: &Job, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while job.snapshot_stats().completed < at_least {
+        assert!(Instant::now() < deadline, "no snapshot completed in time");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn when_exactly_once_job_restarted_repeatedly_then_output_is_as_without_failures() {
+    let dir = temp_dir();
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let target = Arc::new(Mutex::new(Target::default()));
+    let n = 60_000;
+    let job = eddy
+        .submit(dag(n, 40, &target), config(&dir, Guarantee::ExactlyOnce))
+        .unwrap();
+    for round in 1..=3 {
+        wait_for_snapshots(&job, round * 3);
+        job.restart();
+    }
+    job.join().unwrap();
+    assert!(job.snapshot_stats().restored_from.is_some());
+    assert_eq!(sorted(&target), expected(n));
+}
+
+#[test]
+fn when_at_least_once_job_restarted_then_nothing_is_lost() {
+    let dir = temp_dir();
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let target = Arc::new(Mutex::new(Target::default()));
+    let n = 40_000;
+    let job = eddy
+        .submit(dag(n, 40, &target), config(&dir, Guarantee::AtLeastOnce))
+        .unwrap();
+    wait_for_snapshots(&job, 3);
+    job.restart();
+    job.join().unwrap();
+    // Without alignment, replayed items may be counted twice in the
+    // restored state, but none is missed: each key's count reaches at
+    // least its number of items.
+    let mut highest: HashMap<u64, u64> = HashMap::new();
+    for (k, c) in sorted(&target) {
+        let h = highest.entry(k).or_default();
+        *h = (*h).max(c);
+    }
+    for k in 0..KEYS {
+        let want = (n + KEYS - 1 - k) / KEYS;
+        assert!(highest[&k] >= want, "key {k}: {} < {want}", highest[&k]);
+    }
+}
+
+#[test]
+fn when_exported_and_restored_at_other_parallelism_then_output_is_complete() {
+    let dir = temp_dir();
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let target = Arc::new(Mutex::new(Target::default()));
+    let n = 60_000;
+    let job = eddy
+        .submit(dag(n, 40, &target), config(&dir, Guarantee::ExactlyOnce))
+        .unwrap();
+    wait_for_snapshots(&job, 2);
+    let exported = job.cancel_and_export_snapshot("half-way").unwrap();
+    assert!(matches!(job.join(), Err(eddy_core::EddyError::Cancelled)));
+    assert!(exported.ends_with("exported/half-way.bin"));
+    let before = target.lock().items.len();
+    assert!(
+        before > 0 && (before as u64) < n,
+        "exported mid-run: {before}"
+    );
+
+    let upgraded = eddy
+        .submit(
+            dag(n, 1_000, &target),
+            config(&dir, Guarantee::ExactlyOnce)
+                .name("counting-v2")
+                .parallelism(3)
+                .restore_from(&exported),
+        )
+        .unwrap();
+    upgraded.join().unwrap();
+    assert!(upgraded.unmatched_state().is_empty());
+    assert_eq!(sorted(&target), expected(n));
+}
+
+#[test]
+fn when_instance_dropped_then_same_job_resumes_in_a_new_one() {
+    let dir = temp_dir();
+    let target = Arc::new(Mutex::new(Target::default()));
+    let n = 60_000;
+    {
+        let eddy = Eddy::new(EddyConfig::with_threads(2));
+        let job = eddy
+            .submit(dag(n, 40, &target), config(&dir, Guarantee::ExactlyOnce))
+            .unwrap();
+        wait_for_snapshots(&job, 3);
+        // Dropping the instance stops the job as a process exit would.
+    }
+    assert!(target.lock().items.len() < n as usize);
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let job = eddy
+        .submit(dag(n, 1_000, &target), config(&dir, Guarantee::ExactlyOnce))
+        .unwrap();
+    assert!(job.snapshot_stats().restored_from.is_some());
+    job.join().unwrap();
+    assert_eq!(sorted(&target), expected(n));
+    // A completed job leaves nothing to resume.
+    let again = Arc::new(Mutex::new(Target::default()));
+    let fresh = eddy
+        .submit(
+            dag(100, 1_000, &again),
+            config(&dir, Guarantee::ExactlyOnce),
+        )
+        .unwrap();
+    assert_eq!(fresh.snapshot_stats().restored_from, None);
+    fresh.join().unwrap();
+}
+
+#[test]
+fn when_suspended_then_resumed_from_final_snapshot() {
+    let dir = temp_dir();
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let target = Arc::new(Mutex::new(Target::default()));
+    let n = 40_000;
+    let job = eddy
+        .submit(dag(n, 40, &target), config(&dir, Guarantee::ExactlyOnce))
+        .unwrap();
+    wait_for_snapshots(&job, 2);
+    job.suspend();
+    assert!(job.wait_for_status(JobStatus::Suspended, Duration::from_secs(20)));
+    let at_suspend = target.lock().items.len();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        target.lock().items.len(),
+        at_suspend,
+        "nothing runs while suspended"
+    );
+    job.resume();
+    job.join().unwrap();
+    assert_eq!(sorted(&target), expected(n));
+}
+
+#[test]
+fn when_stage_names_repeat_then_snapshotting_job_is_refused() {
+    let eddy = Eddy::new(EddyConfig::with_threads(1));
+    let mut dag = Dag::new();
+    dag.vertex("same", |_| KeyedCounter::default());
+    dag.vertex("same", |_| KeyedCounter::default());
+    let err = eddy
+        .submit(dag, JobConfig::default().guarantee(Guarantee::AtLeastOnce))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'same'"), "{err}");
+}
