@@ -317,6 +317,9 @@ pub struct ProcessorContext {
     /// The job's processing guarantee: sinks commit in two phases under
     /// `ExactlyOnce`.
     pub guarantee: Guarantee,
+    /// Time between the job's snapshots, when it takes any: a transactional
+    /// sink checks it against its transaction timeout.
+    pub snapshot_interval: Option<std::time::Duration>,
 }
 
 impl ProcessorContext {
@@ -329,6 +332,7 @@ impl ProcessorContext {
             job_name: "standalone".to_string(),
             late_events: Arc::new(AtomicU64::new(0)),
             guarantee: Guarantee::None,
+            snapshot_interval: None,
         }
     }
 

@@ -190,6 +190,7 @@ impl<T: Send + 'static> EdgeFactory for TypedEdge<T> {
 /// How an execution takes snapshots: given to [`Dag::build`].
 pub(crate) struct SnapshotSetup {
     pub(crate) guarantee: Guarantee,
+    pub(crate) interval: std::time::Duration,
     pub(crate) shared: Option<Arc<SnapshotShared>>,
     pub(crate) restore: Option<Arc<LoadedSnapshot>>,
 }
@@ -415,6 +416,7 @@ impl Dag {
                     job_name: job_name.to_string(),
                     late_events: metrics.late_events.clone(),
                     guarantee: snapshots.guarantee,
+                    snapshot_interval: snapshots.shared.as_ref().map(|_| snapshots.interval),
                 };
                 let role = snapshots.shared.as_ref().map(|shared| SnapshotRole {
                     index: tasklets.len(),

@@ -552,6 +552,7 @@ impl Supervisor {
         });
         let setup = SnapshotSetup {
             guarantee: config.guarantee,
+            interval: config.snapshot_interval,
             shared: shared.clone(),
             restore: self.restore.clone(),
         };
