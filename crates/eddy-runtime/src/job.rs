@@ -214,6 +214,7 @@ struct ControlState {
 pub(crate) struct JobControl {
     id: u64,
     name: String,
+    guarantee: Guarantee,
     view: DagView,
     started: Instant,
     state: Mutex<ControlState>,
@@ -245,6 +246,11 @@ impl Job {
     /// The job's name.
     pub fn name(&self) -> &str {
         &self.control.name
+    }
+
+    /// The processing guarantee the job was submitted with.
+    pub fn guarantee(&self) -> Guarantee {
+        self.control.guarantee
     }
 
     /// The current status.
@@ -446,6 +452,7 @@ pub(crate) fn start(
     let control = Arc::new(JobControl {
         id,
         name: name.clone(),
+        guarantee: spec.config.guarantee,
         view: spec.dag.view(spec.parallelism),
         started: Instant::now(),
         state: Mutex::new(ControlState {
@@ -656,6 +663,7 @@ impl Supervisor {
             stats.last_duration = timer.elapsed();
             stats.last_bytes = bytes;
             stats.last_entries = parts.iter().map(|p| p.entries).sum();
+            stats.last_completed_at = Some(std::time::SystemTime::now());
         }
         // The snapshot may be restored after a restart in this process.
         self.restore = None;

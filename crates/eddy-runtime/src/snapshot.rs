@@ -176,6 +176,9 @@ pub struct SnapshotStats {
     pub last_bytes: u64,
     /// Entries in the latest snapshot.
     pub last_entries: u64,
+    /// Wall-clock time the latest snapshot became durable: its age tells
+    /// an operator whether snapshots still complete.
+    pub last_completed_at: Option<std::time::SystemTime>,
     /// Id of the snapshot the current execution started from, if any.
     pub restored_from: Option<u64>,
 }
