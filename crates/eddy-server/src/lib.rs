@@ -12,9 +12,13 @@
 //! # Endpoints
 //!
 //! - `GET /` — the dashboard (static files compiled in; works offline).
-//! - `GET /api/jobs`, `GET /api/jobs/{id}` (DAG and per-vertex metrics),
-//!   `POST /api/jobs/{id}/cancel`; `suspend`, `resume` and `restart`
-//!   answer 501 until the engine has snapshots.
+//! - `GET /api/jobs`, `GET /api/jobs/{id}` (DAG, per-vertex metrics, the
+//!   guarantee and snapshot statistics).
+//! - `POST /api/jobs/{id}/cancel|suspend|resume|restart`, and
+//!   `POST /api/jobs/{id}/export?name=N` (`&cancel=true` to stop the job
+//!   after it), which answers the exported snapshot's path on the node. An
+//!   action the job's status does not allow (resuming a running job,
+//!   exporting from one without snapshots) answers 409 and says which would.
 //! - `GET /api/maps`, `GET /api/maps/{name}`, `GET|PUT|DELETE
 //!   /api/maps/{name}/entries/{key}`, `GET /api/maps/{name}/query`,
 //!   `GET /api/maps/{name}/aggregate`, `GET /api/maps/{name}/changes`

@@ -1,5 +1,5 @@
 //! Parsing of request input: map keys in paths, paging, predicates, query
-//! strings and job ids. Pure functions, so they are property-tested for
+//! strings, job ids and snapshot export parameters. Pure functions, so they are property-tested for
 //! panics on any input (`tests` below and `tests/api.rs`).
 
 use crate::error::ApiError;
@@ -42,6 +42,15 @@ pub struct AggregateParams {
     pub aggregation: String,
     /// Predicate text; `None` aggregates every entry.
     pub predicate: Option<String>,
+}
+
+/// The parameters of `POST /api/jobs/{id}/export`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportParams {
+    /// Name the snapshot is kept under (letters, digits, `-`, `_`, `.`).
+    pub name: String,
+    /// Whether the job stops once the snapshot is durable.
+    pub cancel: bool,
 }
 
 /// Splits a raw query string into its decoded pairs; a parameter given
@@ -116,6 +125,42 @@ pub fn parse_put_params(raw: Option<&str>) -> Result<Option<std::time::Duration>
         ))),
     })
     .transpose()
+}
+
+/// Parses the query string of a snapshot export: `name` and an optional
+/// `cancel` (`true` or `false`).
+pub fn parse_export_params(raw: Option<&str>) -> Result<ExportParams, ApiError> {
+    let mut pairs = query_pairs(raw)?;
+    let name = take(&mut pairs, "name");
+    let cancel = take(&mut pairs, "cancel");
+    reject_unknown(&pairs, "name and cancel")?;
+    let name = name.filter(|n| !n.is_empty()).ok_or_else(|| {
+        ApiError::bad_request(
+            "missing query parameter 'name': give the name to keep the snapshot under, e.g. ?name=before-upgrade",
+        )
+    })?;
+    // The runtime's rule for export names, checked here so that a bad name
+    // is the request's error (400) rather than the job's state (409).
+    eddy_runtime::snapshot::exported_snapshot_path(std::path::Path::new(""), &name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let cancel = match cancel.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "cancel '{other}' is not true or false; give cancel=true to stop the job after the export"
+            )))
+        }
+    };
+    Ok(ExportParams { name, cancel })
+}
+
+/// Refuses any query parameter, for the job actions that take none.
+pub fn reject_query(raw: Option<&str>, action: &str) -> Result<(), ApiError> {
+    reject_unknown(
+        &query_pairs(raw)?,
+        &format!("none (POST /api/jobs/{{id}}/{action} takes no parameters)"),
+    )
 }
 
 fn check_text_len(what: &str, text: &str) -> Result<(), ApiError> {
@@ -249,12 +294,39 @@ mod tests {
         );
     }
 
+    #[test]
+    fn when_an_export_name_is_missing_or_unsafe_then_bad_request() {
+        assert_eq!(
+            parse_export_params(Some("name=v2&cancel=true")).unwrap(),
+            ExportParams {
+                name: "v2".into(),
+                cancel: true
+            }
+        );
+        assert!(!parse_export_params(Some("name=v2")).unwrap().cancel);
+        for bad in [
+            "",
+            "cancel=true",
+            "name=",
+            "name=..%2Fx",
+            "name=a%2Fb",
+            "name=v&cancel=yes",
+            "name=v&x=1",
+        ] {
+            let e = parse_export_params(Some(bad)).unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{bad}: {e}");
+        }
+        assert!(reject_query(None, "cancel").is_ok());
+        assert!(reject_query(Some("force=1"), "cancel").is_err());
+    }
+
     proptest! {
         #[test]
         fn parsing_any_query_string_never_panics(raw in ".{0,200}") {
             let _ = parse_query_params(Some(&raw));
             let _ = parse_aggregate_params(Some(&raw));
             let _ = parse_put_params(Some(&raw));
+            let _ = parse_export_params(Some(&raw));
         }
 
         #[test]

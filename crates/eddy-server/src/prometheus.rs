@@ -5,6 +5,7 @@
 use crate::node::Node;
 use crate::registry::Metric;
 use std::fmt::Write;
+use std::time::UNIX_EPOCH;
 
 /// Samples of one metric family, written together under one HELP and TYPE.
 struct Family {
@@ -71,12 +72,37 @@ pub fn render(node: &Node) -> String {
     let mut job_status = family(
         "eddy_job_status",
         "gauge",
-        "1 for the job's current status (running, completed, failed, cancelled).",
+        "1 for the job's current status (running, suspended, completed, failed, cancelled).",
     );
     let mut job_uptime = family(
         "eddy_job_uptime_seconds",
         "gauge",
         "Time since the job was submitted.",
+    );
+    let mut snap_done = family(
+        "eddy_job_snapshots_completed_total",
+        "counter",
+        "Snapshots the job completed (jobs with a guarantee that takes snapshots).",
+    );
+    let mut snap_duration = family(
+        "eddy_job_snapshot_last_duration_seconds",
+        "gauge",
+        "Time from the request of the latest snapshot to its durable file.",
+    );
+    let mut snap_bytes = family(
+        "eddy_job_snapshot_last_bytes",
+        "gauge",
+        "Size of the latest snapshot's file.",
+    );
+    let mut snap_entries = family(
+        "eddy_job_snapshot_last_entries",
+        "gauge",
+        "State entries in the latest snapshot.",
+    );
+    let mut snap_at = family(
+        "eddy_job_snapshot_last_completed_timestamp_seconds",
+        "gauge",
+        "When the latest snapshot became durable, in seconds since the epoch: alert on time() minus this.",
     );
     let mut par = family(
         "eddy_vertex_parallelism",
@@ -135,6 +161,26 @@ pub fn render(node: &Node) -> String {
             labels(&[("job", &name), ("job_id", &id)]),
             job.uptime().as_secs_f64(),
         ));
+        if job.guarantee().takes_snapshots() {
+            let stats = job.snapshot_stats();
+            let l = labels(&[("job", &name), ("job_id", &id)]);
+            snap_done.samples.push((l.clone(), stats.completed as f64));
+            if stats.completed > 0 {
+                snap_duration
+                    .samples
+                    .push((l.clone(), stats.last_duration.as_secs_f64()));
+                snap_bytes
+                    .samples
+                    .push((l.clone(), stats.last_bytes as f64));
+                snap_entries
+                    .samples
+                    .push((l.clone(), stats.last_entries as f64));
+            }
+            if let Some(at) = stats.last_completed_at {
+                let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+                snap_at.samples.push((l, since_epoch.as_secs_f64()));
+            }
+        }
         for m in job.metrics() {
             let l = labels(&[("job", &name), ("job_id", &id), ("vertex", &m.name)]);
             par.samples.push((l.clone(), m.parallelism as f64));
@@ -155,6 +201,11 @@ pub fn render(node: &Node) -> String {
     for f in [
         &job_status,
         &job_uptime,
+        &snap_done,
+        &snap_duration,
+        &snap_bytes,
+        &snap_entries,
+        &snap_at,
         &par,
         &items_in,
         &items_out,

@@ -48,7 +48,7 @@ fn with_body(method: Method, uri: &str, body: &str) -> Request<Body> {
 }
 
 #[test]
-fn when_a_job_runs_then_list_details_and_cancel_work_and_snapshot_actions_answer_501() {
+fn when_a_job_runs_then_list_details_and_cancel_work() {
     let node = node_with_job(2000.0);
     let app = app(node, ServerConfig::default()).unwrap();
     let rt = runtime();
@@ -73,18 +73,8 @@ fn when_a_job_runs_then_list_details_and_cancel_work_and_snapshot_actions_answer
     assert!(vertices[0].get("queue_fill").is_some());
     assert_eq!(details["edges"][0]["from"], 0);
 
-    for action in ["suspend", "resume", "restart"] {
-        let (status, body) = call(
-            &rt,
-            &app,
-            with_body(Method::POST, &format!("/api/jobs/{id}/{action}"), ""),
-        );
-        assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
-        assert!(
-            body["error"].as_str().unwrap().contains("snapshots"),
-            "{body}"
-        );
-    }
+    assert_eq!(details["guarantee"], "none");
+    assert!(details["snapshots"].is_null(), "{details}");
     let (status, body) = call(
         &rt,
         &app,

@@ -72,8 +72,9 @@ pub(crate) async fn index() -> Result<Response, ApiError> {
     json(&j!({
         "endpoints": [
             "GET /api/jobs", "GET /api/jobs/{id}",
-            "POST /api/jobs/{id}/cancel", "POST /api/jobs/{id}/suspend (501)",
-            "POST /api/jobs/{id}/resume (501)", "POST /api/jobs/{id}/restart (501)",
+            "POST /api/jobs/{id}/cancel", "POST /api/jobs/{id}/suspend",
+            "POST /api/jobs/{id}/resume", "POST /api/jobs/{id}/restart",
+            "POST /api/jobs/{id}/export?name=&cancel= (the snapshot's path on the node)",
             "GET /api/maps", "GET /api/maps/{name}",
             "GET|PUT|DELETE /api/maps/{name}/entries/{key} (PUT body: the JSON value; ?ttl_ms=)",
             "GET /api/maps/{name}/query?predicate=&page=&page_size=",
