@@ -7,7 +7,10 @@
 //! instead of making its records late. A partition that delivered nothing
 //! for the idle timeout stops counting until it delivers again; when all are
 //! idle (or the instance owns no partition) the instance is idle and says so
-//! downstream. Law: the emitted watermark never goes back.
+//! downstream. Law: the emitted watermark never goes back, also across a
+//! restore from a snapshot: the highest timestamps and the emitted watermark
+//! are saved with the offsets, so that records replayed after a restore are
+//! late exactly when they were late the first time.
 
 use eddy_core::Watermark;
 
@@ -62,12 +65,35 @@ impl PartitionWatermarks {
         self.assignment_known = true;
     }
 
-    /// Adds a partition (slot `self.len()`), assigned at `now_ms`.
-    pub(crate) fn add_partition(&mut self, now_ms: i64) {
+    /// Adds a partition (the next slot), assigned at `now_ms`, whose
+    /// highest timestamp read so far is `top_ts` (`i64::MIN` for none;
+    /// another value for a partition restored from a snapshot).
+    pub(crate) fn add_partition(&mut self, now_ms: i64, top_ts: i64) {
         self.partitions.push(PartitionTime {
-            top_ts: i64::MIN,
+            top_ts,
             last_record_wall_ms: now_ms,
         });
+    }
+
+    /// The highest timestamp read from partition `slot`, or `i64::MIN`.
+    pub(crate) fn top_ts(&self, slot: usize) -> i64 {
+        self.partitions[slot].top_ts
+    }
+
+    /// The last watermark emitted, or `i64::MIN`.
+    pub(crate) fn emitted(&self) -> i64 {
+        self.emitted
+    }
+
+    /// Takes the watermark a restored snapshot says was emitted, and returns
+    /// it to be emitted again: downstream processors start afresh after a
+    /// restore and learn it only this way.
+    pub(crate) fn restore_emitted(&mut self, watermark: i64) -> Option<Signal> {
+        if watermark == i64::MIN || watermark <= self.emitted {
+            return None;
+        }
+        self.emitted = watermark;
+        Some(Signal::Advance(Watermark(watermark)))
     }
 
     /// Records an event with timestamp `ts` read from partition `slot`.
@@ -145,8 +171,8 @@ mod tests {
     fn when_partitions_advance_then_watermark_is_min_minus_lag() {
         let mut w = PartitionWatermarks::new(10, None);
         w.assignment_known();
-        w.add_partition(0);
-        w.add_partition(0);
+        w.add_partition(0, i64::MIN);
+        w.add_partition(0, i64::MIN);
         w.on_event(0, 100, 0);
         assert_eq!(w.poll(0), None, "partition 1 has read nothing yet");
         w.on_event(1, 50, 0);
@@ -160,8 +186,8 @@ mod tests {
     fn when_one_partition_idle_then_watermark_follows_the_others() {
         let mut w = PartitionWatermarks::new(0, Some(1_000));
         w.assignment_known();
-        w.add_partition(0);
-        w.add_partition(0);
+        w.add_partition(0, i64::MIN);
+        w.add_partition(0, i64::MIN);
         w.on_event(0, 100, 500);
         assert_eq!(w.poll(500), None);
         // Partition 1 never delivered: idle after the timeout.
@@ -177,8 +203,8 @@ mod tests {
     fn when_an_idle_partition_returns_behind_then_watermark_never_goes_back() {
         let mut w = PartitionWatermarks::new(0, Some(100));
         w.assignment_known();
-        w.add_partition(0);
-        w.add_partition(0);
+        w.add_partition(0, i64::MIN);
+        w.add_partition(0, i64::MIN);
         w.on_event(0, 1_000, 150);
         assert_eq!(w.poll(150), Some(Signal::Advance(Watermark(1_000))));
         w.on_event(1, 10, 160);
@@ -192,9 +218,9 @@ mod tests {
     fn when_all_partitions_go_idle_at_once_then_their_watermark_comes_first() {
         let mut w = PartitionWatermarks::new(0, Some(100));
         w.assignment_known();
-        w.add_partition(0);
-        w.add_partition(0);
-        w.add_partition(0);
+        w.add_partition(0, i64::MIN);
+        w.add_partition(0, i64::MIN);
+        w.add_partition(0, i64::MIN);
         // Partitions 0 and 1 deliver at once; partition 2 never does.
         w.on_event(0, 9_900, 0);
         w.on_event(1, 4_900, 0);
@@ -211,5 +237,26 @@ mod tests {
         w.assignment_known();
         assert_eq!(w.poll(0), Some(Signal::Idle));
         assert_eq!(w.poll(1), None);
+    }
+
+    #[test]
+    fn when_restored_then_watermark_resumes_without_going_back() {
+        let mut w = PartitionWatermarks::new(10, None);
+        assert_eq!(
+            w.restore_emitted(490),
+            Some(Signal::Advance(Watermark(490)))
+        );
+        w.assignment_known();
+        w.add_partition(0, 500);
+        w.add_partition(0, 600);
+        assert_eq!(w.poll(0), None, "490 was emitted before the snapshot");
+        // A replayed record below the restored highest timestamp does not
+        // move the partition back.
+        w.on_event(0, 450, 0);
+        assert_eq!(w.top_ts(0), 500);
+        w.on_event(0, 700, 0);
+        assert_eq!(w.poll(0), Some(Signal::Advance(Watermark(590))));
+        assert_eq!(w.emitted(), 590);
+        assert_eq!(w.restore_emitted(i64::MIN), None);
     }
 }

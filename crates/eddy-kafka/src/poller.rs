@@ -8,6 +8,10 @@
 //! queue. A full queue stops it polling: that is how a slow pipeline slows
 //! the consumer down, while librdkafka's own prefetch stays bounded by its
 //! `queued.max.messages.kbytes`.
+//!
+//! A source restored from a snapshot hands the thread the saved offsets of
+//! the partitions it owns: those start there, the others where a fresh
+//! source would start them.
 
 use crate::admin::client_config;
 use crate::dead_letter::{DeadLetterRecord, DeadLetterWriter};
@@ -20,7 +24,7 @@ use parking_lot::Mutex;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -132,10 +136,12 @@ impl<O> Drop for PollerHandle<O> {
     }
 }
 
-/// Starts the consumer thread of instance `ctx.instance`.
+/// Starts the consumer thread of instance `ctx.instance`; `restored` maps
+/// `(topic, partition)` to the offset a snapshot saved for it.
 pub(crate) fn spawn<KD, VD, P>(
     shared: Arc<Shared<KD, VD, P>>,
     ctx: &ProcessorContext,
+    restored: &HashMap<(String, i32), i64>,
 ) -> Result<PollerHandle<P::Out>, String>
 where
     KD: Decoder,
@@ -168,6 +174,13 @@ where
     let dead_letters = DeadLetterWriter::new(&s.dead_letter, &s.bootstrap, &s.properties)?;
     let queue = Arc::new(ArrayQueue::new(QUEUE_BATCHES_MAX));
     let control = Arc::new(Control::default());
+    let restored = restored
+        .iter()
+        .filter_map(|((topic, p), &o)| {
+            let ti = s.topics.iter().position(|t| t == topic)?;
+            Some(((ti, *p), o))
+        })
+        .collect();
     let mut poller = Poller {
         shared: shared.clone(),
         consumer: Arc::new(consumer),
@@ -179,6 +192,7 @@ where
         owned: HashSet::new(),
         slots: Vec::new(),
         ends: Vec::new(),
+        restored,
         topics: s
             .topics
             .iter()
@@ -221,6 +235,9 @@ where
     slots: Vec<(usize, i32)>,
     /// For `stop_at_end`: the end offset of each slot, and whether reached.
     ends: Vec<(i64, bool)>,
+    /// Offsets restored from a snapshot, by `(topic index, partition)`,
+    /// until the partition is assigned.
+    restored: HashMap<(usize, i32), i64>,
     topics: Vec<Arc<str>>,
     /// Whether the first assignment was made (partitions found later start
     /// at their beginning, not at the configured start position).
@@ -387,6 +404,10 @@ where
         }
         let mut offsets = Vec::with_capacity(new.len());
         for &(ti, p) in &new {
+            if let Some(&o) = self.restored.get(&(ti, p)) {
+                offsets.push(o);
+                continue;
+            }
             let start = if first {
                 s.start
             } else {
@@ -404,6 +425,7 @@ where
             .map_err(|e| format!("assigning partitions of {}: {e}", s.topics.join(",")))?;
         let mut assigned = Vec::with_capacity(new.len());
         for (&(ti, p), &o) in new.iter().zip(&offsets) {
+            self.restored.remove(&(ti, p));
             self.owned.insert((ti, p));
             self.slots.push((ti, p));
             if s.stop_at_end {

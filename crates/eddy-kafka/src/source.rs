@@ -9,6 +9,18 @@
 //! processor drains that queue from the cooperative worker without ever
 //! blocking, emits per-partition watermarks, and keeps the next offset of
 //! each partition for snapshots.
+//!
+//! # Snapshots
+//!
+//! A snapshot holds one broadcast entry per partition: key `(topic,
+//! partition)`, value [`SavedPartition`]. The offset saved is the one after
+//! the last record *emitted* before the barrier; records polled but still
+//! waiting in the processor are read again after a restore. On restore every
+//! instance keeps the entries of the partitions it owns at the new
+//! parallelism (the assignment rule does not depend on history), and its
+//! consumer thread starts only then, so that it starts those partitions at
+//! the saved offsets; partitions the snapshot does not know start where a
+//! fresh source would start them.
 
 use crate::admin::{check_bootstrap, Properties};
 use crate::dead_letter::DeadLetter;
@@ -16,10 +28,12 @@ use crate::event_time::{PartitionWatermarks, Signal};
 use crate::format::{Bytes, Decoder, Json, Utf8};
 use crate::poller::{self, FromPoller, Polled, PollerHandle};
 use crate::KafkaRecord;
+use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter, BROADCAST};
 use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
 use eddy_pipeline::{EventTimePolicy, Source};
 use parking_lot::Mutex;
-use std::collections::VecDeque;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -402,6 +416,8 @@ where
                 metrics: self.metrics.clone(),
             }),
             poller: None,
+            context: None,
+            restored: HashMap::new(),
             current: VecDeque::new(),
             partitions: Vec::new(),
             next_offsets: Vec::new(),
@@ -412,11 +428,24 @@ where
     }
 }
 
+/// What a snapshot saves of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct SavedPartition {
+    /// Offset of the next record to read.
+    next_offset: i64,
+    /// Highest event timestamp emitted from the partition, or `i64::MIN`.
+    top_ts: i64,
+    /// Watermark the saving instance had emitted, or `i64::MIN`: after a
+    /// restore an instance emits the least of its partitions' values again.
+    emitted_watermark: i64,
+}
+
 /// The processor of a [`KafkaSource`] instance.
 ///
 /// Its `complete` drains decoded batches from the instance's consumer
 /// thread without blocking; it returns `true` only for a
 /// [`stop_at_end`](KafkaSource::stop_at_end) source that read everything.
+/// The consumer thread starts on the first `complete`, after any restore.
 pub struct KafkaSourceP<KD, VD, P>
 where
     KD: Decoder,
@@ -425,6 +454,10 @@ where
 {
     shared: Arc<poller::Shared<KD, VD, P>>,
     poller: Option<PollerHandle<P::Out>>,
+    /// The context `init` got; the consumer thread starts with it.
+    context: Option<ProcessorContext>,
+    /// Partitions restored from a snapshot and not assigned yet.
+    restored: HashMap<(String, i32), SavedPartition>,
     /// The batch being emitted.
     current: VecDeque<Polled<P::Out>>,
     /// Topic and partition of each slot (index into `next_offsets`).
@@ -451,6 +484,41 @@ where
             .zip(&self.next_offsets)
             .map(|((t, p), o)| (t.to_string(), *p, *o))
             .collect()
+    }
+
+    /// Starts the consumer thread, once: after `init` and any restore.
+    fn start_poller(&mut self) -> Result<(), ProcessorError> {
+        if self.poller.is_some() {
+            return Ok(());
+        }
+        let ctx = self
+            .context
+            .as_ref()
+            .ok_or_else(|| ProcessorError::new("the Kafka source was not initialised"))?;
+        let offsets = self
+            .restored
+            .iter()
+            .map(|(tp, saved)| (tp.clone(), saved.next_offset))
+            .collect();
+        self.poller =
+            Some(poller::spawn(self.shared.clone(), ctx, &offsets).map_err(ProcessorError::new)?);
+        Ok(())
+    }
+
+    /// Takes partitions the consumer thread assigned, with their start
+    /// offsets (restored ones included).
+    fn on_assigned(&mut self, new: Vec<(Arc<str>, i32, i64)>, now_ms: i64) {
+        if let Some(w) = &mut self.watermarks {
+            w.assignment_known();
+        }
+        for (topic, partition, offset) in new {
+            let saved = self.restored.remove(&(topic.to_string(), partition));
+            self.partitions.push((topic, partition));
+            self.next_offsets.push(offset);
+            if let Some(w) = &mut self.watermarks {
+                w.add_partition(now_ms, saved.map_or(i64::MIN, |s| s.top_ts));
+            }
+        }
     }
 
     fn emit_signal<O: Outbox<Event<P::Out>>>(&mut self, outbox: &mut O) -> bool {
@@ -532,7 +600,7 @@ where
         self.watermarks = s
             .event_time
             .map(|p| PartitionWatermarks::new(p.lag_ms, p.idle_timeout_ms));
-        self.poller = Some(poller::spawn(self.shared.clone(), ctx).map_err(ProcessorError::new)?);
+        self.context = Some(ctx.clone());
         Ok(())
     }
 
@@ -549,10 +617,8 @@ where
         &mut self,
         outbox: &mut O,
     ) -> Result<bool, ProcessorError> {
-        let Some(poller) = &self.poller else {
-            return Err(ProcessorError::new("the Kafka source was not initialised"));
-        };
-        if let Some(error) = poller.failure() {
+        self.start_poller()?;
+        if let Some(error) = self.poller.as_ref().and_then(PollerHandle::failure) {
             return Err(ProcessorError::new(error));
         }
         if !self.emit_signal(outbox) {
@@ -575,18 +641,7 @@ where
                     self.current.extend(batch);
                     batches_left -= 1;
                 }
-                Some(FromPoller::Assigned(new)) => {
-                    if let Some(w) = &mut self.watermarks {
-                        w.assignment_known();
-                    }
-                    for (topic, partition, offset) in new {
-                        self.partitions.push((topic, partition));
-                        self.next_offsets.push(offset);
-                        if let Some(w) = &mut self.watermarks {
-                            w.add_partition(now);
-                        }
-                    }
-                }
+                Some(FromPoller::Assigned(new)) => self.on_assigned(new, now),
                 Some(FromPoller::Finished) => self.finished = true,
                 None => break,
             }
@@ -596,6 +651,66 @@ where
             self.emit_signal(outbox);
         }
         Ok(self.finished && self.current.is_empty() && self.pending_signal.is_none())
+    }
+
+    fn save_to_snapshot(
+        &mut self,
+        _snapshot_id: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        let emitted_watermark = self.watermarks.as_ref().map_or(i64::MIN, |w| w.emitted());
+        for (slot, ((topic, partition), &next_offset)) in
+            self.partitions.iter().zip(&self.next_offsets).enumerate()
+        {
+            let saved = SavedPartition {
+                next_offset,
+                top_ts: self
+                    .watermarks
+                    .as_ref()
+                    .map_or(i64::MIN, |w| w.top_ts(slot)),
+                emitted_watermark,
+            };
+            writer.put(BROADCAST, &(&**topic, *partition), &saved)?;
+        }
+        // Restored partitions the consumer thread has not assigned yet keep
+        // what the snapshot said: nothing of them was emitted since.
+        for ((topic, partition), saved) in &self.restored {
+            writer.put(BROADCAST, &(topic.as_str(), *partition), saved)?;
+        }
+        Ok(())
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        let ((topic, partition), saved): ((String, i32), SavedPartition) = entry.decode()?;
+        let ctx = self
+            .context
+            .as_ref()
+            .ok_or_else(|| ProcessorError::new("the Kafka source was not initialised"))?;
+        let topics = &self.shared.settings.topics;
+        // Topics the source no longer reads are dropped, and partitions
+        // other instances own are theirs.
+        let Some(ti) = topics.iter().position(|t| *t == topic) else {
+            return Ok(());
+        };
+        if !poller::owns(
+            ti,
+            topics.len(),
+            partition,
+            ctx.instance,
+            ctx.parallelism.max(1),
+        ) {
+            return Ok(());
+        }
+        self.restored.insert((topic, partition), saved);
+        Ok(())
+    }
+
+    fn finish_snapshot_restore(&mut self) -> Result<(), ProcessorError> {
+        let emitted = self.restored.values().map(|s| s.emitted_watermark).min();
+        if let (Some(w), Some(emitted)) = (&mut self.watermarks, emitted) {
+            self.pending_signal = w.restore_emitted(emitted);
+        }
+        Ok(())
     }
 
     fn close(&mut self) -> Result<(), ProcessorError> {
