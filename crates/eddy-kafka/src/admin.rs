@@ -30,6 +30,19 @@ pub(crate) fn client_config(bootstrap: &str, properties: &Properties) -> ClientC
     config
 }
 
+/// The connection properties among `properties` (security, SASL, TLS): what
+/// a helper client (a dead-letter producer, a marker reader) shares with the
+/// client it serves, whose other properties do not apply to it.
+pub(crate) fn connection_properties(properties: &Properties) -> Properties {
+    properties
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("security.") || k.starts_with("sasl.") || k.starts_with("ssl.")
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// Checks a bootstrap address before any client is made from it.
 pub(crate) fn check_bootstrap(bootstrap: &str) -> Result<(), KafkaError> {
     if bootstrap.trim().is_empty() {
@@ -71,6 +84,17 @@ pub fn create_topic(
     partitions: i32,
     timeout: Duration,
 ) -> Result<bool, KafkaError> {
+    create_topic_with(bootstrap, topic, partitions, &[], timeout)
+}
+
+/// [`create_topic`] with topic configs (`cleanup.policy`, `segment.ms`, …).
+pub(crate) fn create_topic_with(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<bool, KafkaError> {
     check_bootstrap(bootstrap)?;
     if partitions <= 0 {
         return Err(KafkaError::Config(format!(
@@ -86,7 +110,10 @@ pub fn create_topic(
     } else {
         TopicReplication::Fixed(-1)
     };
-    let new_topic = NewTopic::new(topic, partitions, replication);
+    let new_topic = configs.iter().fold(
+        NewTopic::new(topic, partitions, replication),
+        |t, (k, v)| t.set(k, v),
+    );
     let options = AdminOptions::new().operation_timeout(Some(timeout));
     let results = block_on(admin.create_topics([&new_topic], &options))
         .map_err(|e| KafkaError::broker(&format!("creating topic '{topic}'"), bootstrap, e))?;

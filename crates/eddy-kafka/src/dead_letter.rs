@@ -9,7 +9,7 @@
 //!
 //! [`SourceMetrics::dead_letters`]: crate::SourceMetrics::dead_letters
 
-use crate::admin::{client_config, Properties};
+use crate::admin::{client_config, connection_properties, Properties};
 use parking_lot::Mutex;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
@@ -158,12 +158,7 @@ impl DeadLetterWriter {
         let errors = Arc::new(DeliveryErrors::default());
         // The consumer's properties do not apply to a producer, except the
         // connection ones; the dead-letter producer uses the defaults.
-        let mut config = client_config(bootstrap, &Properties::new());
-        for (k, v) in properties {
-            if k.starts_with("security.") || k.starts_with("sasl.") || k.starts_with("ssl.") {
-                config.set(k, v);
-            }
-        }
+        let mut config = client_config(bootstrap, &connection_properties(properties));
         config.set("enable.idempotence", "true");
         let producer = config
             .create_with_context(ErrorKeepingContext {

@@ -26,6 +26,7 @@ mod admin;
 pub mod bench;
 pub mod cli;
 mod dead_letter;
+mod epochs;
 mod error;
 mod event_time;
 pub mod format;
@@ -35,6 +36,7 @@ mod record;
 mod sink;
 mod source;
 pub mod testing;
+mod transactional;
 
 pub use admin::{create_topic, end_offsets, partition_count, Properties};
 pub use dead_letter::{
@@ -49,3 +51,4 @@ pub use source::{
     KafkaSource, KafkaSourceP, MapRecord, Projection, SourceMetrics, StartPosition, ValueOnly,
     WholeRecord, VALUE_BYTES_MAX_DEFAULT,
 };
+pub use transactional::COMMIT_MARKER_TOPIC;

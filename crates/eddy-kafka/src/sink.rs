@@ -6,11 +6,34 @@
 //! blocking (a full producer queue hands the record back, and the processor
 //! returns to be called again), fails the job on the first delivery error,
 //! and completes only when every record it sent was acknowledged.
+//!
+//! # Snapshots
+//!
+//! The job's guarantee decides how the sink takes part in snapshots:
+//!
+//! * at-least-once: before its part of a snapshot is saved, every record
+//!   sent so far is acknowledged (the producer is flushed), so that a
+//!   snapshot never covers input whose output could still be lost;
+//! * exactly-once: records are held per epoch and written in one Kafka
+//!   transaction once the snapshot that ends the epoch is durable; see the
+//!   `transactional` module for the protocol and its crash cases. Output
+//!   becomes visible to `read_committed` consumers one snapshot interval
+//!   late, and the sink holds that interval's output in memory. A
+//!   transaction is open only while a committed epoch is written, but it
+//!   writes up to one interval of output, so the job's snapshot interval
+//!   must be shorter than the producer's `transaction.timeout.ms` (default
+//!   60 s); `init` checks it.
+//!
+//! Under either, the sink waits for the broker in those calls and so runs
+//! on a thread of its own.
 
 use crate::admin::{check_bootstrap, client_config, Properties};
 use crate::dead_letter::{DeliveryErrors, ErrorKeepingContext};
+use crate::epochs::EpochWriter;
 use crate::format::{Bytes, Encoder, Json, Utf8};
+use crate::transactional::{TransactionalSettings, COMMIT_MARKER_TOPIC};
 use crate::ProducerRecord;
+use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
 use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
 use eddy_pipeline::Sink;
 use rdkafka::error::KafkaError as RdKafkaError;
@@ -20,10 +43,19 @@ use rdkafka::types::RDKafkaErrorCode;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// What a sink promises about delivery. Exactly-once (Kafka transactions
-/// committed with the job's snapshots) is planned; the enum is
-/// `non_exhaustive` so that it can be added without breaking callers.
+/// How long a snapshot of an at-least-once job waits for the records sent
+/// before it to be acknowledged: librdkafka's default `message.timeout.ms`
+/// (five minutes) fails each record that takes longer anyway.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Pause while the producer's queue is full during a flush.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(1);
+
+/// What a sink promises about delivery in a job without snapshots. In a job
+/// whose guarantee is `eddy_core::Guarantee::ExactlyOnce` the sink writes
+/// in Kafka transactions whatever this says (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Guarantee {
@@ -41,7 +73,8 @@ pub enum Guarantee {
 /// Counters of a sink, shared by its instances.
 #[derive(Debug, Default)]
 pub struct SinkMetrics {
-    /// Records handed to the producer.
+    /// Records handed to the producer (under exactly-once: written in
+    /// transactions that committed).
     pub sent: AtomicU64,
 }
 
@@ -91,6 +124,34 @@ struct SinkSettings {
     properties: Properties,
     guarantee: Guarantee,
     parallelism: Option<usize>,
+    marker_topic: String,
+}
+
+impl SinkSettings {
+    /// The producer's configuration: the crate's defaults, then the
+    /// guarantee's, then the user's properties.
+    fn producer_properties(&self) -> Properties {
+        let mut p = Properties::new();
+        let mut set = |k: &str, v: &str| p.insert(k.to_string(), v.to_string());
+        // The Java client's default partitioner for keyed records (murmur2
+        // of the key bytes), so that keys land where Java clients put them.
+        set("partitioner", "murmur2_random");
+        // Wait up to 5 ms to fill batches: a small latency cost for large
+        // batches (the throughput) under load.
+        set("linger.ms", "5");
+        match self.guarantee {
+            Guarantee::AtLeastOnce => {
+                set("enable.idempotence", "true");
+                set("acks", "all");
+            }
+            Guarantee::None => {
+                set("enable.idempotence", "false");
+                set("acks", "1");
+            }
+        }
+        p.extend(self.properties.clone());
+        p
+    }
 }
 
 /// A Kafka sink writing to one topic, encoding keys with `KE` and values
@@ -128,6 +189,7 @@ impl KafkaSink<Bytes, Bytes, Unkeyed> {
                 properties: Properties::new(),
                 guarantee: Guarantee::AtLeastOnce,
                 parallelism: None,
+                marker_topic: COMMIT_MARKER_TOPIC.to_string(),
             },
             key: Arc::new(Bytes),
             value: Arc::new(Bytes),
@@ -160,6 +222,15 @@ impl<KE: Encoder, VE: Encoder, M> KafkaSink<KE, VE, M> {
     /// Fixes the number of instances (default: the job's parallelism).
     pub fn parallelism(mut self, instances: usize) -> Self {
         self.settings.parallelism = Some(instances.max(1));
+        self
+    }
+
+    /// The compacted topic where, under exactly-once, the sink records
+    /// which epochs it committed (default [`COMMIT_MARKER_TOPIC`]; created
+    /// if missing). Its records must outlive any snapshot the job may
+    /// restart from: do not delete it or lower its retention.
+    pub fn commit_marker_topic(mut self, topic: impl Into<String>) -> Self {
+        self.settings.marker_topic = topic.into();
         self
     }
 
@@ -247,8 +318,30 @@ where
         self.settings.parallelism
     }
 
-    fn create(&self, _ctx: &ProcessorContext) -> KafkaSinkP<T, KE, VE, M> {
+    fn create(&self, ctx: &ProcessorContext) -> KafkaSinkP<T, KE, VE, M> {
+        let role = match ctx.guarantee {
+            eddy_core::Guarantee::None => SnapshotRole::None,
+            eddy_core::Guarantee::AtLeastOnce => SnapshotRole::Flush,
+            eddy_core::Guarantee::ExactlyOnce => {
+                let s = &self.settings;
+                let settings = TransactionalSettings {
+                    bootstrap: s.bootstrap.clone(),
+                    topic: s.topic.clone(),
+                    marker_topic: s.marker_topic.clone(),
+                    producer_properties: s.producer_properties(),
+                    properties: s.properties.clone(),
+                    job_name: ctx.job_name.clone(),
+                    vertex_name: ctx.vertex_name.clone(),
+                };
+                SnapshotRole::Epochs(Box::new(EpochWriter::new(
+                    Arc::new(settings),
+                    ctx.instance,
+                    ctx.parallelism,
+                )))
+            }
+        };
         KafkaSinkP {
+            role,
             settings: self.settings.clone(),
             key: self.key.clone(),
             value: self.value.clone(),
@@ -273,9 +366,23 @@ struct Encoded {
     timestamp_ms: Option<i64>,
 }
 
-/// The processor of a [`KafkaSink`] instance (cooperative: it never waits
-/// for the broker).
+/// How a sink instance takes part in the job's snapshots.
+enum SnapshotRole {
+    /// The job takes none.
+    None,
+    /// At-least-once: the producer is flushed before the sink's part of a
+    /// snapshot is saved.
+    Flush,
+    /// Exactly-once: records wait for their snapshot, then go out in a
+    /// transaction.
+    Epochs(Box<EpochWriter>),
+}
+
+/// The processor of a [`KafkaSink`] instance: cooperative (it never waits
+/// for the broker) in a job without snapshots, on a thread of its own in a
+/// job with them.
 pub struct KafkaSinkP<T, KE, VE, M> {
+    role: SnapshotRole,
     settings: SinkSettings,
     key: Arc<KE>,
     value: Arc<VE>,
@@ -372,6 +479,39 @@ where
             Sent::QueueFull => Ok(false),
         }
     }
+
+    /// Waits until every record handed over so far was acknowledged.
+    fn flush(&mut self) -> Result<(), ProcessorError> {
+        while !self.send_pending()? {
+            self.check_deliveries()?;
+            std::thread::sleep(QUEUE_FULL_WAIT);
+        }
+        let producer = self.producer.as_ref().ok_or_else(not_initialised)?;
+        producer.flush(FLUSH_TIMEOUT).map_err(|e| {
+            ProcessorError::new(format!(
+                "records for topic '{}' were not acknowledged within {FLUSH_TIMEOUT:?} for a snapshot: {e}; check that the broker runs",
+                self.settings.topic
+            ))
+        })?;
+        self.check_deliveries()
+    }
+
+    /// Under exactly-once: adds the inbox's records to the current epoch.
+    fn hold(&mut self, inbox: &mut Inbox<Event<T>>) -> Result<(), ProcessorError> {
+        let SnapshotRole::Epochs(epochs) = &mut self.role else {
+            return Ok(());
+        };
+        while let Some(event) = inbox.poll() {
+            let record = self.mapping.to_record(event.value);
+            epochs.push(&*self.key, &*self.value, record).map_err(|e| {
+                ProcessorError::new(format!(
+                    "cannot encode a record for topic '{}': {e}",
+                    self.settings.topic
+                ))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 fn not_initialised() -> ProcessorError {
@@ -397,27 +537,18 @@ where
                 "a Kafka sink needs a topic name: check KafkaSink::topic",
             ));
         }
-        let mut config = client_config(&s.bootstrap, &Properties::new());
-        // The Java client's default partitioner for keyed records (murmur2
-        // of the key bytes), so that keys land where Java clients put them.
-        config.set("partitioner", "murmur2_random");
-        // Wait up to 5 ms to fill batches: a small latency cost for large
-        // batches (the throughput) under load.
-        config.set("linger.ms", "5");
-        match s.guarantee {
-            Guarantee::AtLeastOnce => {
-                config.set("enable.idempotence", "true");
-                config.set("acks", "all");
+        if let SnapshotRole::Epochs(epochs) = &self.role {
+            epochs.check_snapshot_interval(ctx.snapshot_interval)?;
+            if s.marker_topic.trim().is_empty() {
+                return Err(ProcessorError::new(
+                    "an exactly-once Kafka sink needs a commit-marker topic: check KafkaSink::commit_marker_topic",
+                ));
             }
-            Guarantee::None => {
-                config.set("enable.idempotence", "false");
-                config.set("acks", "1");
-            }
+            // Its transactional producers are made when it first commits,
+            // after any restore told it which ids to fence.
+            return Ok(());
         }
-        for (k, v) in &s.properties {
-            config.set(k, v);
-        }
-        let producer = config
+        let producer = client_config(&s.bootstrap, &s.producer_properties())
             .create_with_context(ErrorKeepingContext {
                 errors: self.deliveries.clone(),
                 what: "record",
@@ -432,12 +563,19 @@ where
         Ok(())
     }
 
+    fn is_cooperative(&self) -> bool {
+        matches!(self.role, SnapshotRole::None)
+    }
+
     fn process<O: Outbox<()>>(
         &mut self,
         _: usize,
         inbox: &mut Inbox<Event<T>>,
         _: &mut O,
     ) -> Result<(), ProcessorError> {
+        if let SnapshotRole::Epochs(_) = self.role {
+            return self.hold(inbox);
+        }
         self.check_deliveries()?;
         if !self.send_pending()? {
             return Ok(());
@@ -499,11 +637,19 @@ where
     }
 
     fn try_process<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
+        if let SnapshotRole::Epochs(_) = self.role {
+            return Ok(true);
+        }
         self.check_deliveries()?;
         self.send_pending()
     }
 
     fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
+        if let SnapshotRole::Epochs(epochs) = &self.role {
+            // Done once the last records are committed: the job's next
+            // snapshots seal and commit them.
+            return Ok(epochs.is_drained());
+        }
         self.check_deliveries()?;
         if !self.send_pending()? {
             return Ok(false);
@@ -518,10 +664,44 @@ where
         Ok(true)
     }
 
+    fn save_to_snapshot(
+        &mut self,
+        snapshot_id: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        match &mut self.role {
+            SnapshotRole::None => Ok(()),
+            SnapshotRole::Flush => self.flush(),
+            SnapshotRole::Epochs(epochs) => epochs.save(snapshot_id, writer),
+        }
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        // Only an exactly-once sink saves entries; a job restarted with
+        // another guarantee has no use for them.
+        match &mut self.role {
+            SnapshotRole::Epochs(epochs) => epochs.restore(entry),
+            SnapshotRole::None | SnapshotRole::Flush => Ok(()),
+        }
+    }
+
+    fn snapshot_commit_finish(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
+        if let SnapshotRole::Epochs(epochs) = &mut self.role {
+            let written = epochs.commit_up_to(snapshot_id)?;
+            self.metrics
+                .sent
+                .fetch_add(written as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     fn close(&mut self) -> Result<(), ProcessorError> {
         // Dropping the producer purges what is still queued: after a
-        // failure or cancellation nothing more is owed to the topic.
+        // failure or cancellation nothing more is owed to the topic. An
+        // exactly-once sink's open transaction, if any, is aborted by the
+        // broker, or fenced by the next execution.
         self.producer = None;
+        self.role = SnapshotRole::None;
         Ok(())
     }
 }
