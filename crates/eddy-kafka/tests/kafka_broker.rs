@@ -26,6 +26,9 @@ const ROUND_TRIP_RECORDS: usize = 1_000_000;
 
 use eddy_kafka::testing::TestBroker as Broker;
 
+#[path = "kafka_broker/snapshots.rs"]
+mod snapshots;
+
 fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -158,6 +161,22 @@ fn kafka_against_a_real_broker() {
     scenario("broker restart mid-stream loses nothing", || {
         broker_restart(&eddy, &broker)
     });
+    scenario(
+        "source offsets and watermarks restored into fresh instances",
+        || snapshots::source_offsets_restored(&b),
+    );
+    scenario(
+        "exactly-once sink: commit, crash before and after it, zombie",
+        || snapshots::exactly_once_sink(&b),
+    );
+    scenario(
+        "exactly-once sink: epochs restored at another parallelism",
+        || snapshots::exactly_once_sink_rescaled(&b),
+    );
+    scenario(
+        "exactly-once sink: a fresh start ignores an earlier run's markers",
+        || snapshots::exactly_once_sink_fresh_start(&b),
+    );
     scenario("produce and consume functions of the CLI", || {
         cli_produce_consume(&b)
     });
