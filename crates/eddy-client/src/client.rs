@@ -2,7 +2,9 @@
 
 use crate::error::ClientError;
 use crate::near_cache::NearCache;
-use crate::types::{JobAction, JobDetails, JobSummary, MapInfo, QueryPage};
+use crate::types::{
+    ExportedSnapshot, JobAction, JobDetails, JobState, JobSummary, MapInfo, QueryPage,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
@@ -203,10 +205,59 @@ impl Client {
         self.get_json(&format!("/api/jobs/{id}"))
     }
 
-    /// Cancels, suspends, resumes or restarts a job; returns the node's
-    /// answer (`{"id", "name", "status"}` for a cancel).
-    pub fn job_action(&self, id: u64, action: JobAction) -> Result<Value, ClientError> {
+    /// Cancels, suspends, resumes or restarts a job; returns its status
+    /// after the action. An action the job's status does not allow
+    /// (resuming a running job) fails with status 409 and the reason.
+    pub fn job_action(&self, id: u64, action: JobAction) -> Result<JobState, ClientError> {
         self.send_json("POST", &format!("/api/jobs/{id}/{}", action.as_str()), None)
+    }
+
+    /// Cancels a job; its snapshots are deleted.
+    pub fn cancel_job(&self, id: u64) -> Result<JobState, ClientError> {
+        self.job_action(id, JobAction::Cancel)
+    }
+
+    /// Suspends a running job after a final snapshot.
+    pub fn suspend_job(&self, id: u64) -> Result<JobState, ClientError> {
+        self.job_action(id, JobAction::Suspend)
+    }
+
+    /// Resumes a suspended job from its latest snapshot.
+    pub fn resume_job(&self, id: u64) -> Result<JobState, ClientError> {
+        self.job_action(id, JobAction::Resume)
+    }
+
+    /// Restarts a running job from its latest snapshot.
+    pub fn restart_job(&self, id: u64) -> Result<JobState, ClientError> {
+        self.job_action(id, JobAction::Restart)
+    }
+
+    /// Takes a snapshot of a running job and keeps it under `name` (letters,
+    /// digits, `-`, `_`, `.`) while the job goes on; the answer has the
+    /// file's path on the node. Fails with 409 for a job that takes no
+    /// snapshots or is not running.
+    pub fn export_snapshot(&self, id: u64, name: &str) -> Result<ExportedSnapshot, ClientError> {
+        self.export(id, name, false)
+    }
+
+    /// Like [`export_snapshot`](Client::export_snapshot), and the job is
+    /// cancelled once the snapshot is durable: the snapshot is its last
+    /// state, to start an upgraded job from.
+    pub fn cancel_and_export_snapshot(
+        &self,
+        id: u64,
+        name: &str,
+    ) -> Result<ExportedSnapshot, ClientError> {
+        self.export(id, name, true)
+    }
+
+    fn export(&self, id: u64, name: &str, cancel: bool) -> Result<ExportedSnapshot, ClientError> {
+        let mut pairs = vec![("name", name)];
+        if cancel {
+            pairs.push(("cancel", "true"));
+        }
+        let path = format!("/api/jobs/{id}/export?{}", encode_query(&pairs));
+        self.send_json("POST", &path, None)
     }
 
     /// All maps with their statistics.

@@ -36,4 +36,7 @@ mod types;
 pub use client::{Client, CALL_TIMEOUT};
 pub use error::ClientError;
 pub use near_cache::{NearCache, NearCacheStats, OPEN_TIMEOUT};
-pub use types::{Edge, Entry, JobAction, JobDetails, JobSummary, MapInfo, QueryPage, Vertex};
+pub use types::{
+    Edge, Entry, ExportedSnapshot, JobAction, JobDetails, JobState, JobSummary, MapInfo, QueryPage,
+    SnapshotInfo, Vertex,
+};

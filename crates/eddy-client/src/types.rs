@@ -10,7 +10,7 @@ pub struct JobSummary {
     pub id: u64,
     /// The job's name.
     pub name: String,
-    /// `running`, `completed`, `failed` or `cancelled`.
+    /// `running`, `suspended`, `completed`, `failed` or `cancelled`.
     pub status: String,
     /// Time since submission, in milliseconds.
     pub uptime_ms: u64,
@@ -24,6 +24,30 @@ pub struct JobSummary {
     pub late_events: u64,
     /// The fullest input queue of any vertex, 0.0 to 1.0.
     pub queue_fill_max: f64,
+    /// `none`, `at-least-once` or `exactly-once`.
+    pub guarantee: String,
+    /// Snapshot statistics; `None` for a job whose guarantee takes none.
+    pub snapshots: Option<SnapshotInfo>,
+}
+
+/// A job's snapshots. The `last_*` fields are `None` until the first
+/// snapshot completes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Snapshots completed, over all executions of the job.
+    pub completed: u64,
+    /// Id of the latest snapshot.
+    pub last_id: Option<u64>,
+    /// From the request of the latest snapshot to its durable file.
+    pub last_duration_ms: Option<f64>,
+    /// Size of the latest snapshot's file.
+    pub last_bytes: Option<u64>,
+    /// State entries in the latest snapshot.
+    pub last_entries: Option<u64>,
+    /// Time since the latest snapshot became durable.
+    pub last_age_ms: Option<u64>,
+    /// The snapshot the job's current execution started from.
+    pub restored_from: Option<u64>,
 }
 
 /// One vertex of a job with its metrics.
@@ -72,6 +96,9 @@ pub struct JobDetails {
     pub summary: JobSummary,
     /// The failure of a failed job.
     pub error: Option<String>,
+    /// Stages whose state in the snapshot the job started from no stage of
+    /// the job took (renamed or removed in an upgrade).
+    pub unmatched_state: Vec<String>,
     /// Vertices in DAG order.
     pub vertices: Vec<Vertex>,
     /// Edges.
@@ -132,16 +159,18 @@ pub struct QueryPage {
     pub pages: usize,
 }
 
-/// The job actions of `POST /api/jobs/{id}/{action}`.
+/// The job actions of `POST /api/jobs/{id}/{action}`; exporting a
+/// snapshot has its own calls ([`Client::export_snapshot`](crate::Client::export_snapshot)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobAction {
-    /// Stops the job for good.
+    /// Stops the job for good and deletes its snapshots.
     Cancel,
-    /// Pauses it (answered 501 until the engine has snapshots).
+    /// Takes a final snapshot and stops the job until it is resumed.
     Suspend,
-    /// Resumes a suspended job (501 for now).
+    /// Starts a suspended job again from its latest snapshot.
     Resume,
-    /// Restarts it from its last snapshot (501 for now).
+    /// Stops the running job at once and starts it again from its latest
+    /// snapshot, as after a failure.
     Restart,
 }
 
@@ -155,4 +184,44 @@ impl JobAction {
             JobAction::Restart => "restart",
         }
     }
+
+    /// The status the action leads to.
+    pub fn target_status(self) -> &'static str {
+        match self {
+            JobAction::Cancel => "cancelled",
+            JobAction::Suspend => "suspended",
+            JobAction::Resume | JobAction::Restart => "running",
+        }
+    }
+}
+
+/// The node's answer to a job action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobState {
+    /// The job's id.
+    pub id: u64,
+    /// The job's name.
+    pub name: String,
+    /// Its status after the action. The node waits a few seconds for the
+    /// action's [target status](JobAction::target_status); a job with much
+    /// state to snapshot may still show `running` after a suspend and get
+    /// there later.
+    pub status: String,
+}
+
+/// An exported snapshot (`POST /api/jobs/{id}/export`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedSnapshot {
+    /// The job's id.
+    pub id: u64,
+    /// The job's name.
+    pub name: String,
+    /// The name the snapshot is kept under.
+    pub snapshot: String,
+    /// The snapshot's file on the node's machine: start a job from it with
+    /// `JobConfig::restore_from`.
+    pub path: String,
+    /// The job's status after the export (`cancelled` after an export that
+    /// stops the job).
+    pub status: String,
 }

@@ -1,10 +1,11 @@
 //! The client against a real node started in-process on port 0: entries
-//! round trip, queries, jobs, errors, and the near cache's hits and
-//! invalidation from the change stream.
+//! round trip, queries, jobs and their lifecycle, errors, and the near
+//! cache's hits and invalidation from the change stream.
 
 use eddy_client::{Client, ClientError, JobAction};
 use eddy_grid::Grid;
-use eddy_runtime::{Eddy, EddyConfig};
+use eddy_pipeline::{agg, Pipeline, Sinks, Sources, WindowDefinition};
+use eddy_runtime::{Eddy, EddyConfig, Guarantee, JobConfig};
 use eddy_server::{start, Node, ServerConfig, ServerHandle};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -123,6 +124,71 @@ fn when_the_node_has_a_token_then_writes_need_it() {
     assert!(anonymous.get("accounts", "acc-1").unwrap().is_some());
     let authorised = Client::new(&server.url()).unwrap().with_token("t0ken");
     authorised.put("accounts", "k", &json!(1)).unwrap();
+}
+
+#[test]
+fn when_a_job_is_suspended_resumed_restarted_and_exported_then_the_client_reports_each_status() {
+    let dir = std::env::temp_dir().join(format!("eddy-client-lifecycle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let node = Node::new(
+        Arc::new(Eddy::new(EddyConfig {
+            snapshot_dir: dir.clone(),
+            ..EddyConfig::with_threads(1)
+        })),
+        Grid::new(),
+    );
+    let p = Pipeline::new();
+    p.read_from(Sources::generator(|n| n).rate(1000.0))
+        .with_timestamps(|n| *n as i64, Duration::from_millis(10))
+        .grouping_key(|n| n % 4)
+        .window(WindowDefinition::tumbling(Duration::from_millis(100)))
+        .aggregate(agg::count())
+        .write_to(Sinks::noop().0);
+    let config = JobConfig::default()
+        .name("counts")
+        .guarantee(Guarantee::ExactlyOnce)
+        .snapshot_interval(Duration::from_millis(50));
+    let id = node.eddy.submit(p, config).unwrap().id();
+    let server = start(
+        node,
+        ServerConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            ..ServerConfig::default()
+        },
+    )
+    .unwrap();
+    let client = Client::new(&server.url()).unwrap();
+    wait_until("a snapshot completed", || {
+        client.job(id).unwrap().summary.snapshots.unwrap().completed > 0
+    });
+    let job = client.job(id).unwrap();
+    assert_eq!(job.summary.guarantee, "exactly-once");
+    assert!(job.summary.snapshots.unwrap().last_bytes.unwrap() > 0);
+
+    assert_eq!(client.suspend_job(id).unwrap().status, "suspended");
+    let err = client.restart_job(id).unwrap_err();
+    assert_eq!(err.status(), Some(409), "{err}");
+    assert!(err.to_string().contains("resume"), "{err}");
+    assert_eq!(client.resume_job(id).unwrap().status, "running");
+    assert_eq!(client.restart_job(id).unwrap().status, "running");
+
+    let exported = client.export_snapshot(id, "v1").unwrap();
+    assert_eq!(
+        (exported.snapshot.as_str(), exported.status.as_str()),
+        ("v1", "running")
+    );
+    assert!(
+        std::path::Path::new(&exported.path).exists(),
+        "{exported:?}"
+    );
+    assert_eq!(
+        client.export_snapshot(id, "../x").unwrap_err().status(),
+        Some(400)
+    );
+    let last = client.cancel_and_export_snapshot(id, "v1-final").unwrap();
+    assert_eq!(last.status, "cancelled");
+    assert_eq!(client.resume_job(id).unwrap_err().status(), Some(409));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
