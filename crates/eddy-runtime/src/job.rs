@@ -153,8 +153,9 @@ pub(crate) struct Execution {
     failure: Mutex<Option<EddyError>>,
     metrics: Vec<VertexMetricsSource>,
     pub(crate) snapshots: Option<Arc<SnapshotShared>>,
-    /// The job's control, to wake the supervisor when the execution ends.
-    control: Arc<JobControl>,
+    /// The job's control, to wake the supervisor when the execution ends
+    /// (weak: the control holds the execution).
+    control: std::sync::Weak<JobControl>,
 }
 
 impl Execution {
@@ -175,8 +176,10 @@ impl Execution {
     /// Called by each tasklet once it has stopped, whatever the reason.
     pub(crate) fn tasklet_finished(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let _guard = self.control.state.lock();
-            self.control.changed.notify_all();
+            if let Some(control) = self.control.upgrade() {
+                let _guard = control.state.lock();
+                control.changed.notify_all();
+            }
         }
     }
 
@@ -585,7 +588,7 @@ impl Supervisor {
             failure: Mutex::new(None),
             metrics: built.metrics,
             snapshots: shared,
-            control: self.control.clone(),
+            control: Arc::downgrade(&self.control),
         });
         {
             let mut state = self.control.state.lock();
@@ -642,11 +645,20 @@ impl Supervisor {
                 self.name
             )));
         };
+        let stopped = || execution.stopping.load(Ordering::Acquire) || execution.all_stopped();
+        let timer = SnapshotTimer::start();
+        while shared.loading.load(Ordering::Acquire) > 0 {
+            if stopped() {
+                return Err(EddyError::InvalidJob(format!(
+                    "job '{}' stopped while a join was still reading its side input",
+                    self.name
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let id = self.next_snapshot_id;
         self.next_snapshot_id += 1;
-        let timer = SnapshotTimer::start();
         shared.start(id, terminal);
-        let stopped = || execution.stopping.load(Ordering::Acquire);
         let parts = shared.wait_complete(stopped).ok_or_else(|| {
             EddyError::InvalidJob(format!(
                 "job '{}' stopped before snapshot {id} completed",

@@ -48,6 +48,10 @@ pub(crate) struct SnapshotShared {
     pub(crate) requested_terminal: AtomicBool,
     /// The latest complete, durable snapshot: tasklets commit up to it.
     pub(crate) committed: AtomicU64,
+    /// Tasklets still reading an input of an earlier priority to its end
+    /// (a hash join's side input): snapshots wait until none is. Jet has
+    /// the same rule; the side input of a join must therefore be finite.
+    pub(crate) loading: std::sync::atomic::AtomicUsize,
     progress: Mutex<Progress>,
     changed: Condvar,
 }
@@ -69,6 +73,7 @@ impl SnapshotShared {
             requested: AtomicU64::new(last_complete),
             requested_terminal: AtomicBool::new(false),
             committed: AtomicU64::new(last_complete),
+            loading: std::sync::atomic::AtomicUsize::new(0),
             progress: Mutex::new(Progress {
                 current: last_complete,
                 parts: vec![None; tasklets],

@@ -218,9 +218,6 @@ pub(crate) struct InputQueue<T> {
     /// Under exactly-once: the barrier arrived here and not yet on all
     /// inputs, so this input is not read until it has (alignment).
     blocked: bool,
-    /// A message taken from this input while looking for a barrier behind
-    /// inputs of an earlier priority; handed on first when its turn comes.
-    held: Option<Msg<T>>,
 }
 
 impl<T> InputQueue<T> {
@@ -234,7 +231,6 @@ impl<T> InputQueue<T> {
             done: false,
             barrier_seen: None,
             blocked: false,
-            held: None,
         }
     }
 }
@@ -319,6 +315,9 @@ pub(crate) struct ProcessorTasklet<P: Processor> {
     last_saved: u64,
     /// The latest snapshot whose commit this instance has run.
     last_committed: u64,
+    /// Counted in the execution's `loading` while it reads inputs of an
+    /// earlier priority (a hash join's side input).
+    loading: bool,
 }
 
 impl<P: Processor> ProcessorTasklet<P> {
@@ -339,7 +338,7 @@ impl<P: Processor> ProcessorTasklet<P> {
         } else {
             State::Processing
         };
-        ProcessorTasklet {
+        let mut tasklet = ProcessorTasklet {
             processor,
             context,
             inputs,
@@ -358,49 +357,43 @@ impl<P: Processor> ProcessorTasklet<P> {
             pending_barrier: None,
             last_saved: start,
             last_committed: start,
+            loading: false,
+        };
+        tasklet.loading = tasklet.loading_priority_inputs();
+        if let (true, Some(role)) = (tasklet.loading, &tasklet.snapshots) {
+            role.shared.loading.fetch_add(1, Ordering::AcqRel);
         }
+        tasklet
     }
 
     /// Pops one message from the inputs: inputs of the lowest unfinished
     /// priority first (a hash join's side input before its stream), round
     /// robin among those.
-    ///
-    /// Inputs blocked at a barrier are skipped. When all inputs of the
-    /// current priority are blocked, the barrier may still be behind data on
-    /// a later input: that input's next message is taken, and held back
-    /// (data keeps its order and its turn) unless it is the barrier itself.
+    /// Inputs blocked at a barrier are skipped.
     fn poll_input(&mut self) -> Option<(usize, Msg<P::In>)> {
         let priority = self.inputs.iter().find(|q| !q.done)?.priority;
         let n = self.inputs.len();
         for k in 0..n {
             let i = (self.next_input + k) % n;
-            let q = &mut self.inputs[i];
+            let q = &self.inputs[i];
             if q.done || q.blocked || q.priority != priority {
                 continue;
             }
-            if let Some(msg) = q.held.take().or_else(|| q.queue.pop()) {
+            if let Some(msg) = q.queue.pop() {
                 self.next_input = i + 1;
                 return Some((i, msg));
             }
         }
-        let current_blocked = self
-            .inputs
-            .iter()
-            .filter(|q| !q.done && q.priority == priority)
-            .all(|q| q.blocked);
-        if current_blocked {
-            for (i, q) in self.inputs.iter_mut().enumerate() {
-                if q.done || q.blocked || q.priority == priority || q.held.is_some() {
-                    continue;
-                }
-                match q.queue.pop() {
-                    Some(msg @ (Msg::Barrier(_) | Msg::Done)) => return Some((i, msg)),
-                    Some(other) => q.held = Some(other),
-                    None => {}
-                }
-            }
-        }
         None
+    }
+
+    /// Whether inputs of an earlier priority are still being read: no
+    /// snapshot can be taken meanwhile, since the barriers on the later
+    /// inputs sit behind data that is not read yet.
+    fn loading_priority_inputs(&self) -> bool {
+        let first_open = self.inputs.iter().find(|q| !q.done).map(|q| q.priority);
+        let last = self.inputs.iter().map(|q| q.priority).max();
+        first_open.is_some_and(|p| Some(p) != last)
     }
 
     fn recoalesce(&mut self) {
@@ -453,6 +446,12 @@ impl<P: Processor> ProcessorTasklet<P> {
                 let ordinal = self.inputs[i].ordinal;
                 if self.inputs.iter().all(|q| q.ordinal != ordinal || q.done) {
                     self.edges_to_complete.push_back(ordinal);
+                }
+                if self.loading && !self.loading_priority_inputs() {
+                    self.loading = false;
+                    if let Some(role) = &self.snapshots {
+                        role.shared.loading.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
                 self.recoalesce();
                 // A finished input counts as having delivered every barrier.
