@@ -402,7 +402,16 @@ impl Job {
 
     /// Snapshot statistics.
     pub fn snapshot_stats(&self) -> SnapshotStats {
-        self.control.state.lock().stats.clone()
+        let state = self.control.state.lock();
+        let mut stats = state.stats.clone();
+        if stats.restored_from.is_some() {
+            stats.restore_duration = state
+                .execution
+                .as_ref()
+                .and_then(|e| e.snapshots.as_ref())
+                .and_then(|s| s.restore_duration());
+        }
+        stats
     }
 
     /// Names of stages that saved state in the snapshot the job started

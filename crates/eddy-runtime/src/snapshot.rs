@@ -52,6 +52,11 @@ pub(crate) struct SnapshotShared {
     /// (a hash join's side input): snapshots wait until none is. Jet has
     /// the same rule; the side input of a join must therefore be finite.
     pub(crate) loading: std::sync::atomic::AtomicUsize,
+    /// Tasklets that have not finished restoring their state yet.
+    restoring: std::sync::atomic::AtomicUsize,
+    created: Instant,
+    /// From the execution's start until every tasklet restored its state.
+    restore_duration: Mutex<Option<Duration>>,
     progress: Mutex<Progress>,
     changed: Condvar,
 }
@@ -74,6 +79,9 @@ impl SnapshotShared {
             requested_terminal: AtomicBool::new(false),
             committed: AtomicU64::new(last_complete),
             loading: std::sync::atomic::AtomicUsize::new(0),
+            restoring: std::sync::atomic::AtomicUsize::new(tasklets),
+            created: Instant::now(),
+            restore_duration: Mutex::new(None),
             progress: Mutex::new(Progress {
                 current: last_complete,
                 parts: vec![None; tasklets],
@@ -135,6 +143,19 @@ impl SnapshotShared {
         }
     }
 
+    /// A tasklet has restored its state from the snapshot the execution
+    /// started from.
+    pub(crate) fn restored(&self) {
+        if self.restoring.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *self.restore_duration.lock() = Some(self.created.elapsed());
+        }
+    }
+
+    /// How long restoring took, once every tasklet has restored.
+    pub(crate) fn restore_duration(&self) -> Option<Duration> {
+        *self.restore_duration.lock()
+    }
+
     /// A tasklet ran the commit phase of snapshot `id`.
     pub(crate) fn commit_done(&self, tasklet: usize, id: u64) {
         let mut p = self.progress.lock();
@@ -186,6 +207,9 @@ pub struct SnapshotStats {
     pub last_completed_at: Option<std::time::SystemTime>,
     /// Id of the snapshot the current execution started from, if any.
     pub restored_from: Option<u64>,
+    /// From the start of the current execution until all its processors
+    /// restored their state, once they have (when it started from one).
+    pub restore_duration: Option<Duration>,
 }
 
 const MAGIC: &[u8; 8] = b"EDDYSNP1";

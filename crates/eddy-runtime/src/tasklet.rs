@@ -597,6 +597,9 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
         // The snapshot is complete: its commit phase may not have run
         // before the failure, so run it (sinks skip what they committed).
         self.processor.snapshot_commit_finish(snapshot.id)?;
+        if let Some(role) = &self.snapshots {
+            role.shared.restored();
+        }
         Ok(())
     }
 

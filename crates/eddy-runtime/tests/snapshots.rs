@@ -337,6 +337,7 @@ fn when_exported_and_restored_at_other_parallelism_then_output_is_complete() {
         .unwrap();
     upgraded.join().unwrap();
     assert!(upgraded.unmatched_state().is_empty());
+    assert!(upgraded.snapshot_stats().restore_duration.is_some());
     assert_eq!(sorted(&target), expected(n));
 }
 
