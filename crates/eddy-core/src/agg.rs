@@ -2,10 +2,11 @@
 //!
 //! Every operation here is generic and monomorphised: accumulating an item
 //! is a direct call, with no allocation except where the result is a
-//! collection (`to_list`, `top_n`, `count_distinct`).
+//! collection (`to_list`, `top_n`, `count_distinct`). Every accumulator is
+//! serializable (it goes into snapshots) as long as the values it keeps are:
+//! hence the [`State`] bounds on what `min`, `to_list` and the like hold.
 
-use crate::{AggregateOperation, Either};
-use std::hash::Hash;
+use crate::{AggregateOperation, Either, State, StateKey};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -151,7 +152,7 @@ impl<T, F: Fn(&T) -> f64 + Clone + Send + Sync + 'static> AggregateOperation<T> 
 /// The smallest value extracted from the items, `None` for no items.
 pub fn min<T, V, F>(f: F) -> Extreme<F, V, false>
 where
-    V: PartialOrd + Clone + Send + 'static,
+    V: PartialOrd + Clone + State,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
     Extreme(f, PhantomData)
@@ -160,7 +161,7 @@ where
 /// The largest value extracted from the items, `None` for no items.
 pub fn max<T, V, F>(f: F) -> Extreme<F, V, true>
 where
-    V: PartialOrd + Clone + Send + 'static,
+    V: PartialOrd + Clone + State,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
     Extreme(f, PhantomData)
@@ -186,7 +187,7 @@ fn better<V: PartialOrd, const MAX: bool>(candidate: &V, current: &V) -> bool {
 
 impl<T, V, F, const MAX: bool> AggregateOperation<T> for Extreme<F, V, MAX>
 where
-    V: PartialOrd + Clone + Send + 'static,
+    V: PartialOrd + Clone + State,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
     type Acc = Option<V>;
@@ -219,7 +220,7 @@ where
 /// wins a tie.
 pub fn min_by<T, V, F>(key: F) -> ExtremeBy<F, V, false>
 where
-    T: Clone + Send + 'static,
+    T: Clone + State,
     V: PartialOrd + 'static,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
@@ -230,7 +231,7 @@ where
 /// wins a tie.
 pub fn max_by<T, V, F>(key: F) -> ExtremeBy<F, V, true>
 where
-    T: Clone + Send + 'static,
+    T: Clone + State,
     V: PartialOrd + 'static,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
@@ -248,7 +249,7 @@ impl<F: Clone, V, const MAX: bool> Clone for ExtremeBy<F, V, MAX> {
 
 impl<T, V, F, const MAX: bool> AggregateOperation<T> for ExtremeBy<F, V, MAX>
 where
-    T: Clone + Send + 'static,
+    T: Clone + State,
     V: PartialOrd + 'static,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
@@ -283,7 +284,7 @@ pub fn to_list() -> ToList {
 #[derive(Debug, Clone, Copy)]
 pub struct ToList;
 
-impl<T: Clone + Send + 'static> AggregateOperation<T> for ToList {
+impl<T: Clone + State> AggregateOperation<T> for ToList {
     type Acc = Vec<T>;
     type Result = Vec<T>;
     fn create(&self) -> Vec<T> {
@@ -306,7 +307,7 @@ impl<T: Clone + Send + 'static> AggregateOperation<T> for ToList {
 /// The `n` items with the largest keys, largest first.
 pub fn top_n<T, V, F>(n: usize, key: F) -> TopN<F, V>
 where
-    T: Clone + Send + 'static,
+    T: Clone + State,
     V: PartialOrd + 'static,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
@@ -336,7 +337,7 @@ impl<F: Clone, V> Clone for TopN<F, V> {
 
 impl<T, V, F> AggregateOperation<T> for TopN<F, V>
 where
-    T: Clone + Send + 'static,
+    T: Clone + State,
     V: PartialOrd + 'static,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
@@ -376,7 +377,7 @@ where
 /// The number of distinct values extracted from the items.
 pub fn count_distinct<T, V, F>(f: F) -> CountDistinct<F, V>
 where
-    V: Hash + Eq + Clone + Send + 'static,
+    V: StateKey,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
     CountDistinct(f, PhantomData)
@@ -393,7 +394,7 @@ impl<F: Clone, V> Clone for CountDistinct<F, V> {
 
 impl<T, V, F> AggregateOperation<T> for CountDistinct<F, V>
 where
-    V: Hash + Eq + Clone + Send + 'static,
+    V: StateKey,
     F: Fn(&T) -> V + Clone + Send + Sync + 'static,
 {
     type Acc = hashbrown::HashSet<V>;
@@ -612,7 +613,7 @@ pub fn custom<T, A, R, FC, FA, FB, FE>(
     export: FE,
 ) -> Custom<T, A, FC, FA, FB, FE>
 where
-    A: Send + 'static,
+    A: State,
     R: Clone + Send + 'static,
     FC: Fn() -> A + Clone + Send + Sync + 'static,
     FA: Fn(&mut A, &T) + Clone + Send + Sync + 'static,
@@ -665,7 +666,7 @@ impl<T, A, FC, FA, FB, FE> Custom<T, A, FC, FA, FB, FE> {
 impl<T, A, R, FC, FA, FB, FE> AggregateOperation<T> for Custom<T, A, FC, FA, FB, FE>
 where
     T: 'static,
-    A: Send + 'static,
+    A: State,
     R: Clone + Send + 'static,
     FC: Fn() -> A + Clone + Send + Sync + 'static,
     FA: Fn(&mut A, &T) + Clone + Send + Sync + 'static,

@@ -1,5 +1,7 @@
 //! The `AggregateOperation` contract.
 
+use crate::State;
+
 /// How to aggregate items of type `T`: create an accumulator, accumulate items
 /// into it, combine partial accumulators, and turn one into a result.
 ///
@@ -17,9 +19,13 @@
 ///   undoes `combine`: `combine(a, b); deduct(a, b)` leaves `a` as it was.
 ///   Sliding windows use it to slide in O(1) per key instead of recombining
 ///   every frame.
+///
+/// Accumulators are [`State`]: windows and keyed stages save them into
+/// snapshots, so an operation's accumulator must be serializable (the
+/// built-in ones are whenever the values they keep are).
 pub trait AggregateOperation<T>: Clone + Send + Sync + 'static {
     /// The mutable accumulation state.
-    type Acc: Send + 'static;
+    type Acc: State;
     /// The result type.
     type Result: Clone + Send + 'static;
 

@@ -15,7 +15,7 @@ pub struct Watermark(pub i64);
 ///
 /// The pipeline carries every stream item as an `Event` so that windowing
 /// after any number of `map`s still knows the time the event happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Event<T> {
     /// Event time in milliseconds since the epoch, or [`NO_TIMESTAMP`].
     pub ts: i64,
@@ -35,7 +35,7 @@ impl<T> Event<T> {
 
 /// One of two types: the input of processors that consume two streams of
 /// different types (hash joins, co-grouping). The left stream is ordinal 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Either<L, R> {
     /// An item of the first (left) input.
     Left(L),

@@ -33,5 +33,7 @@ pub use aggregate::AggregateOperation;
 pub use error::{EddyError, ProcessorError};
 pub use item::{Either, Event, Msg, SnapshotBarrier, Watermark, NO_TIMESTAMP};
 pub use processor::{Inbox, Outbox, Processor, ProcessorContext, VecOutbox};
-pub use snapshot::{Guarantee, PendingEpochs, SealedEpoch, SnapshotEntry, SnapshotWriter};
+pub use snapshot::{
+    Guarantee, PendingEpochs, SealedEpoch, SnapshotEntry, SnapshotWriter, State, StateKey,
+};
 pub use window::{frame_end, WindowDefinition, WindowKind, WindowResult};

@@ -70,6 +70,20 @@ pub fn partition_of<K: Hash + ?Sized>(key: &K) -> u32 {
     partition_of_hash(key_hash(key))
 }
 
+/// What processor state is made of: anything serde can save into a snapshot
+/// and read back. Blanket-implemented for every such type; it exists to name
+/// the bound once (accumulators, `map_stateful` state, join tables, items a
+/// two-phase-commit sink holds back).
+pub trait State: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> State for T {}
+
+/// A grouping key: hashed to the partition its state lives in
+/// ([`partition_of`]), and saved with that state.
+pub trait StateKey: State + Hash + Eq + Clone {}
+
+impl<T: State + Hash + Eq + Clone> StateKey for T {}
+
 fn encode_error(e: postcard::Error) -> ProcessorError {
     ProcessorError::new(format!("cannot serialize state for a snapshot: {e}"))
 }
@@ -114,7 +128,10 @@ impl SnapshotWriter {
         self.put(partition_of(key), key, value)
     }
 
-    fn put_field<T: Serialize + ?Sized>(out: &mut Vec<u8>, field: &T) -> Result<(), ProcessorError> {
+    fn put_field<T: Serialize + ?Sized>(
+        out: &mut Vec<u8>,
+        field: &T,
+    ) -> Result<(), ProcessorError> {
         let len_at = out.len();
         out.extend_from_slice(&[0; 4]);
         let taken = std::mem::take(out);
@@ -173,7 +190,9 @@ impl<'a> SnapshotEntry<'a> {
     }
 
     /// Decodes key and value.
-    pub fn decode<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<(K, V), ProcessorError> {
+    pub fn decode<K: DeserializeOwned, V: DeserializeOwned>(
+        &self,
+    ) -> Result<(K, V), ProcessorError> {
         Ok((self.key()?, self.value()?))
     }
 }
@@ -313,6 +332,13 @@ impl<T: Serialize + DeserializeOwned> PendingEpochs<T> {
         Ok(())
     }
 
+    /// The sealed epochs waiting for their commit, oldest first (a sink that
+    /// prepares each epoch as it is sealed, such as writing a file, reads
+    /// the newest).
+    pub fn sealed(&self) -> impl Iterator<Item = &SealedEpoch<T>> {
+        self.sealed.iter()
+    }
+
     /// Takes the sealed epochs up to and including `snapshot_id`, oldest
     /// first, for the sink to commit.
     pub fn take_sealed_up_to(&mut self, snapshot_id: u64) -> Vec<SealedEpoch<T>> {
@@ -447,6 +473,8 @@ mod tests {
         ] {
             assert_eq!(Guarantee::parse(&g.to_string()).unwrap(), g);
         }
-        assert!(Guarantee::parse("twice").unwrap_err().contains("exactly-once"));
+        assert!(Guarantee::parse("twice")
+            .unwrap_err()
+            .contains("exactly-once"));
     }
 }

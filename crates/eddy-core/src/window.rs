@@ -119,7 +119,9 @@ pub fn frame_end(ts: i64, frame_ms: i64) -> i64 {
 }
 
 /// The result of a window for one key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct WindowResult<K, R> {
     /// Window start (inclusive), ms.
     pub start: i64,

@@ -1355,6 +1355,30 @@ pub struct JournalReader<K, V> {
     next_partition: usize,
 }
 
+impl<K, V> JournalReader<K, V> {
+    /// Where the reader is: per partition, the sequence number of the next
+    /// event it reads.
+    pub fn positions(&self) -> &[u64] {
+        &self.cursors
+    }
+
+    /// Moves the reader to `positions`, as [`positions`](Self::positions)
+    /// returned them (a restored journal source resumes there). Events
+    /// already overwritten there are reported as lost by the next poll.
+    ///
+    /// # Panics
+    /// When `positions` does not hold one position per partition: that is
+    /// a bug in the caller, which can compare with `positions().len()`.
+    pub fn seek(&mut self, positions: &[u64]) {
+        assert_eq!(
+            positions.len(),
+            self.cursors.len(),
+            "one journal position per partition"
+        );
+        self.cursors.copy_from_slice(positions);
+    }
+}
+
 impl<K: GridKey, V: GridValue> JournalReader<K, V> {
     /// Up to `max` events not read yet, and how many were lost to overflow.
     /// Partitions take turns being read first, so none is starved.

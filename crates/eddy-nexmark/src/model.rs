@@ -6,10 +6,10 @@
 //! faithful stream and all of most Jet-variant streams, and every queue hop
 //! moves the whole enum.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A person registering with the auction site.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
     /// Person id (from 1000 in the faithful generator).
     pub id: u64,
@@ -30,7 +30,7 @@ pub struct Person {
 }
 
 /// An item put up for auction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Auction {
     /// Auction id (from 1000 in the faithful generator).
     pub id: u64,
@@ -55,7 +55,7 @@ pub struct Auction {
 }
 
 /// A bid on an auction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bid {
     /// The auction bid on.
     pub auction: u64,
@@ -74,7 +74,7 @@ pub struct Bid {
 }
 
 /// One NEXMark event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// A new person.
     Person(Box<Person>),

@@ -7,10 +7,10 @@
 //! in shape (not in result), the function says why.
 
 use crate::model::{Bid, Event};
-use eddy_core::WindowResult;
+use eddy_core::{State, WindowResult};
 use eddy_pipeline::{agg, AggregateOperation, Pipeline, Sink, Source, Sources, WindowDefinition};
 use hashbrown::HashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,7 +118,7 @@ where
 }
 
 /// Q2's output.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AuctionPrice {
     /// Auction id.
     pub auction: u64,
@@ -145,7 +145,7 @@ where
 }
 
 /// Q3's output: a local item suggestion.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LocalItem {
     /// Seller's name.
     pub name: String,
@@ -158,7 +158,7 @@ pub struct LocalItem {
 }
 
 /// Q3's input after selection: a seller or an auction, keyed by person id.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Q3In {
     Seller {
         id: u64,
@@ -174,7 +174,7 @@ enum Q3In {
 
 /// Q3's state per person: the person once seen, and the auctions that came
 /// before it (an incremental inner join keeps both sides).
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Q3State {
     seller: Option<(String, String, String)>,
     waiting: Vec<u64>,
@@ -245,7 +245,7 @@ where
 }
 
 /// Q4's first stage output: an auction's winning price went up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct WinningPrice {
     auction: u64,
     category: u64,
@@ -253,7 +253,7 @@ struct WinningPrice {
 }
 
 /// Q4's output: the current average winning price of a category.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoryAverage {
     /// Category id.
     pub category: u64,
@@ -267,7 +267,7 @@ pub struct CategoryAverage {
 }
 
 /// Q4's input: auctions and bids, keyed by auction id.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Q4In {
     Auction {
         id: u64,
@@ -283,7 +283,7 @@ enum Q4In {
 }
 
 /// Q4's state per auction.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Q4Auction {
     /// `(category, start, expires)` once the auction arrived.
     auction: Option<(u64, i64, i64)>,
@@ -293,7 +293,7 @@ struct Q4Auction {
 }
 
 /// Q4's state per category: each auction's winning price, and their sum.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Q4Category {
     prices: HashMap<u64, u64>,
     sum: u64,
@@ -387,7 +387,7 @@ where
 }
 
 /// Q5's output: an auction with the most bids in a window.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct HotItem {
     /// End of the window, ms.
     pub window_end: i64,
@@ -405,8 +405,8 @@ fn max_with_ties<T, V, I, FV, FI>(
 ) -> impl AggregateOperation<T, Result = (V, Vec<I>)>
 where
     T: 'static,
-    V: Ord + Copy + Default + Send + Sync + 'static,
-    I: Clone + Send + Sync + 'static,
+    V: Ord + Copy + Default + Sync + State,
+    I: Clone + Sync + State,
     FV: Fn(&T) -> V + Clone + Send + Sync + 'static,
     FI: Fn(&T, &mut Vec<I>) + Clone + Send + Sync + 'static,
 {
@@ -485,7 +485,7 @@ where
 }
 
 /// A bid as Q7 reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PricedBid {
     /// Auction id.
     pub auction: u64,
@@ -498,7 +498,7 @@ pub struct PricedBid {
 }
 
 /// Q7's output: a bid with the highest price of its window.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct HighestBid {
     /// End of the window, ms.
     pub window_end: i64,
@@ -548,7 +548,7 @@ where
 
 /// Q8's output: a person who registered and opened an auction in the same
 /// window.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NewUser {
     /// Person id.
     pub id: u64,
@@ -559,7 +559,7 @@ pub struct NewUser {
 }
 
 /// Q8's input: a new person or a new auction's seller.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Q8In {
     Person { id: u64, name: String },
     Seller(u64),
@@ -632,7 +632,7 @@ where
 }
 
 /// Q13's output: a bid with the side-table value of its auction.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EnrichedBid {
     /// Auction id.
     pub auction: u64,

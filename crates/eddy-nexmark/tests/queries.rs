@@ -26,7 +26,7 @@ fn faithful_events() -> Vec<Event> {
 type Build<T> = fn(&Pipeline, ItemsSource<Event>, &QueryConfig, CollectSink<T>);
 
 /// Runs a query over `events` at parallelism 1 and 2; returns both outputs.
-fn run_query<T: Clone + Send + 'static>(
+fn run_query<T: Clone + eddy_core::State>(
     build: Build<T>,
     events: &[Event],
     config: &QueryConfig,

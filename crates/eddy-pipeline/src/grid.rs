@@ -1,11 +1,12 @@
 //! The data grid in pipelines: maps as sinks, sources (current entries and
 //! the change journal) and as lookup tables for enrichment.
 
-use crate::sinks::{Sink, Sinks};
+use crate::sinks::{EpochOutput, Sink, Sinks};
 use crate::sources::{Source, Sources};
 use crate::stage::{StreamStage, Upstream};
-use crate::transform::{Then, Transform};
-use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
+use crate::transform::{Emit, Then, Transform};
+use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter, BROADCAST};
+use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError, State};
 use eddy_grid::{
     EntryMut, GridKey, GridValue, JournalEvent, JournalReader, JournalStart, Map, Predicate,
 };
@@ -86,7 +87,7 @@ pub struct MapSink<K, V, W> {
 
 impl<T, K, V, W> Sink<T> for MapSink<K, V, W>
 where
-    T: Send + 'static,
+    T: State,
     K: GridKey,
     V: GridValue,
     W: MapWrite<T, K, V>,
@@ -99,37 +100,79 @@ where
         MapSinkP {
             map: self.map.clone(),
             apply: self.apply.clone(),
-            _t: std::marker::PhantomData,
+            output: EpochOutput::new(),
         }
     }
 }
 
 /// The processor of the map sinks. Map operations take one partition lock
 /// for a moment and never wait for I/O, so it is cooperative.
+///
+/// Under exactly-once it applies an epoch's items once its snapshot is
+/// durable, and never twice: an update is not idempotent (see
+/// [`crate::sinks`]).
 pub struct MapSinkP<K, V, W, T> {
     map: Map<K, V>,
     apply: W,
-    _t: std::marker::PhantomData<fn(T)>,
+    output: EpochOutput<T>,
+}
+
+/// Applies `items` to `map` in order.
+fn apply_all<T, K, V, W: MapWrite<T, K, V>>(map: &Map<K, V>, apply: &W, items: Vec<T>) {
+    for item in items {
+        apply.write(map, item);
+    }
 }
 
 impl<T, K, V, W> Processor for MapSinkP<K, V, W, T>
 where
-    T: Send + 'static,
+    T: State,
     K: GridKey,
     V: GridValue,
     W: MapWrite<T, K, V>,
 {
     type In = Event<T>;
     type Out = ();
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.output.init(ctx);
+        Ok(())
+    }
     fn process<O: Outbox<()>>(
         &mut self,
         _: usize,
         inbox: &mut Inbox<Event<T>>,
         _: &mut O,
     ) -> Result<(), ProcessorError> {
+        if self.output.enabled() {
+            while let Some(e) = inbox.poll() {
+                self.output.push(e.value);
+            }
+            return Ok(());
+        }
         while let Some(e) = inbox.poll() {
             self.apply.write(&self.map, e.value);
         }
+        Ok(())
+    }
+    fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
+        let (map, apply) = (&self.map, &self.apply);
+        self.output.finish(|items| apply_all(map, apply, items));
+        Ok(true)
+    }
+    fn save_to_snapshot(
+        &mut self,
+        snapshot_id: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        self.output.save(snapshot_id, writer)
+    }
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        self.output.restore(entry)
+    }
+    fn snapshot_commit_finish(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
+        let (map, apply) = (&self.map, &self.apply);
+        self.output
+            .commit(snapshot_id, |items| apply_all(map, apply, items));
         Ok(())
     }
 }
@@ -156,7 +199,10 @@ impl Sources {
     }
 }
 
-/// See [`Sources::map`].
+/// See [`Sources::map`]. Its snapshot is its position in the entries: a
+/// restored job takes the map's entries again and skips as many as were
+/// emitted (exact when the map did not change in between, and once the
+/// source finished, it stays finished).
 pub struct MapSource<K, V> {
     map: Map<K, V>,
     predicate: Option<Predicate>,
@@ -181,7 +227,7 @@ impl<K: GridKey, V: GridValue> Source for MapSource<K, V> {
 }
 
 /// An item of [`Sources::map_journal`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum MapChange<K, V> {
     /// One change of the map.
     Event(JournalEvent<K, V>),
@@ -215,6 +261,11 @@ impl<K: GridKey, V: GridValue> Source for MapJournalSource<K, V> {
 }
 
 /// The processor of [`Sources::map_journal`].
+///
+/// Snapshot: per partition, the sequence number of the first change not
+/// emitted (changes read but still waiting for room count as not emitted),
+/// and a loss not reported yet. A restored source seeks there; changes the
+/// journal overwrote meanwhile are reported as lost.
 pub struct MapJournalP<K, V> {
     map: Map<K, V>,
     start: JournalStart,
@@ -261,7 +312,49 @@ impl<K: GridKey, V: GridValue> Processor for MapJournalP<K, V> {
         crate::processors::drain_into(&mut self.pending, outbox);
         Ok(false)
     }
+
+    fn save_to_snapshot(
+        &mut self,
+        _: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        let reader = self.reader.as_ref().expect("init created the reader");
+        let mut positions = reader.positions().to_vec();
+        let mut lost = 0;
+        for e in &self.pending {
+            match &e.value {
+                MapChange::Event(e) => {
+                    let p = &mut positions[e.partition];
+                    *p = (*p).min(e.sequence);
+                }
+                MapChange::Lost(n) => lost += n,
+            }
+        }
+        writer.put(BROADCAST, JOURNAL_POSITIONS, &(positions, lost))
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        let (positions, lost): (Vec<u64>, u64) = entry.value()?;
+        let reader = self.reader.as_mut().expect("init created the reader");
+        if positions.len() != reader.positions().len() {
+            return Err(ProcessorError::new(format!(
+                "the snapshot holds journal positions of {} partitions, but map '{}' has {}: restore it into a grid with the same partition count",
+                positions.len(),
+                self.map.name(),
+                reader.positions().len()
+            )));
+        }
+        reader.seek(&positions);
+        if lost > 0 {
+            self.pending
+                .push_back(Event::untimed(MapChange::Lost(lost)));
+        }
+        Ok(())
+    }
 }
+
+/// The key of the entry a map journal source saves its positions under.
+const JOURNAL_POSITIONS: &str = "journal-positions";
 
 /// `map_using_map`: looks each item's key up in a grid map.
 #[derive(Clone)]
@@ -282,7 +375,7 @@ where
 {
     type Out = R;
     #[inline]
-    fn apply<E: FnMut(Event<R>)>(&mut self, event: Event<I>, emit: &mut E) {
+    fn apply<E: Emit<R>>(&mut self, event: Event<I>, out: &mut E) {
         let key = (self.key_fn)(&event.value);
         let mut item = Some(event.value);
         let f = &self.f;
@@ -295,7 +388,7 @@ where
             None => joined.flatten(),
         };
         if let Some(value) = result {
-            emit(Event {
+            out.emit(Event {
                 ts: event.ts,
                 value,
             });

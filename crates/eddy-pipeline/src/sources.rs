@@ -1,5 +1,11 @@
 //! Sources: the processors a pipeline starts from.
+//!
+//! Snapshot: every source saves where it is as broadcast entries (a
+//! position, a byte offset, the sequence numbers still to emit), and a
+//! finished batch source saves that it is at the end, so that a restored
+//! job does not read again what the snapshot's output already reflects.
 
+use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter, BROADCAST};
 use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -128,7 +134,30 @@ impl<T: Clone + Send + Sync + 'static> Processor for ItemsP<T> {
         }
         Ok(self.next == self.items.len())
     }
+
+    fn save_to_snapshot(
+        &mut self,
+        _: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        writer.put(BROADCAST, POSITION, &(self.next as u64))
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        let next: u64 = entry.value()?;
+        if next > self.items.len() as u64 {
+            return Err(ProcessorError::new(format!(
+                "the snapshot's position {next} is beyond the source's {} items: restore it into a job reading the same items",
+                self.items.len()
+            )));
+        }
+        self.next = next as usize;
+        Ok(())
+    }
 }
+
+/// The key of the entry a single-instance source saves its position under.
+const POSITION: &str = "position";
 
 /// See [`Sources::generator`].
 #[derive(Clone)]
@@ -184,28 +213,57 @@ where
     fn create(&self, ctx: &ProcessorContext) -> GeneratorP<F> {
         GeneratorP {
             f: self.f.clone(),
-            next: self.start_seq + ctx.instance as u64,
-            step: ctx.parallelism as u64,
+            runs: vec![Run {
+                next: self.start_seq + ctx.instance as u64,
+                step: ctx.parallelism.max(1) as u64,
+            }],
             start_seq: self.start_seq,
             end_seq: self.end_seq,
             rate_per_sec: self.rate_per_sec,
             anchor_epoch_ms: self.anchor_epoch_ms,
             started: None,
+            instance: ctx.instance,
+            parallelism: ctx.parallelism.max(1),
+            restored: Vec::new(),
         }
     }
 }
 
-/// The processor of [`Sources::generator`]: instance `i` of `n` emits the
-/// sequence numbers `i, i + n, i + 2n, …`.
-pub struct GeneratorP<F> {
-    f: F,
+/// Sequence numbers `next, next + step, next + 2 step, …`: what one
+/// generator instance still has to emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Run {
     next: u64,
     step: u64,
+}
+
+/// The processor of [`Sources::generator`]: instance `i` of `n` emits the
+/// sequence numbers `i, i + n, i + 2n, …`.
+///
+/// Snapshot: each instance saves its runs. A job restored at the same
+/// parallelism gives each instance its own runs back; at another one, the
+/// runs of all old instances are dealt out in turn (run `k` to instance `k %
+/// parallelism`), and an instance with several emits them merged in order.
+/// So nothing is emitted twice or skipped at any parallelism, though after
+/// scaling up only as many instances work as there were runs. A restored
+/// rate limit resumes its schedule at the lowest sequence number not
+/// emitted yet (unless anchored at a wall-clock time, which stays).
+pub struct GeneratorP<F> {
+    f: F,
+    /// Runs to emit, merged in sequence order; one unless restored from
+    /// several old instances.
+    runs: Vec<Run>,
+    /// The sequence number the rate schedule counts from.
     start_seq: u64,
     end_seq: Option<u64>,
     rate_per_sec: Option<f64>,
     anchor_epoch_ms: Option<i64>,
     started: Option<Instant>,
+    instance: usize,
+    parallelism: usize,
+    /// Runs read from a snapshot, with the old instance that saved them;
+    /// dealt out once all entries are read.
+    restored: Vec<(u64, Vec<Run>)>,
 }
 
 impl<F> GeneratorP<F> {
@@ -230,6 +288,12 @@ impl<F> GeneratorP<F> {
         };
         self.start_seq + (elapsed_secs * rate) as u64
     }
+
+    /// Whether every run reached the end.
+    fn exhausted(&self) -> bool {
+        self.end_seq
+            .is_some_and(|end| self.runs.iter().all(|r| r.next >= end))
+    }
 }
 
 impl<T, F> Processor for GeneratorP<F>
@@ -249,13 +313,68 @@ where
     }
     fn complete<O: Outbox<Event<T>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
         let due = self.due_seq().min(self.end_seq.unwrap_or(u64::MAX));
-        while self.next < due && outbox.has_room() {
-            if outbox.offer(Event::untimed((self.f)(self.next))).is_err() {
-                unreachable!("has_room promised one offer");
+        if let [run] = self.runs.as_mut_slice() {
+            while run.next < due && outbox.has_room() {
+                if outbox.offer(Event::untimed((self.f)(run.next))).is_err() {
+                    unreachable!("has_room promised one offer");
+                }
+                run.next += run.step;
             }
-            self.next += self.step;
+        } else {
+            // Restored from several instances: the lowest first.
+            while outbox.has_room() {
+                let Some(run) = self.runs.iter_mut().min_by_key(|r| r.next) else {
+                    break;
+                };
+                if run.next >= due {
+                    break;
+                }
+                if outbox.offer(Event::untimed((self.f)(run.next))).is_err() {
+                    unreachable!("has_room promised one offer");
+                }
+                run.next += run.step;
+            }
         }
-        Ok(self.end_seq.is_some_and(|end| self.next >= end))
+        Ok(self.exhausted())
+    }
+
+    fn save_to_snapshot(
+        &mut self,
+        _: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        writer.put(BROADCAST, &(self.instance as u64), &self.runs)
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        let (instance, runs) = entry.decode()?;
+        self.restored.push((instance, runs));
+        Ok(())
+    }
+
+    fn finish_snapshot_restore(&mut self) -> Result<(), ProcessorError> {
+        if self.restored.is_empty() {
+            return Ok(());
+        }
+        self.restored.sort_by_key(|(instance, _)| *instance);
+        let all: Vec<Run> = std::mem::take(&mut self.restored)
+            .into_iter()
+            .flat_map(|(_, runs)| runs)
+            .collect();
+        // Every instance resumes the rate schedule from the same point: the
+        // lowest sequence number no instance has emitted.
+        if let Some(lowest) = all.iter().map(|r| r.next).min() {
+            self.start_seq = lowest;
+        }
+        self.started = None;
+        let (me, n) = (self.instance, self.parallelism);
+        self.runs = all
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % n == me)
+            .map(|(_, run)| run)
+            .collect();
+        Ok(())
     }
 }
 
@@ -280,6 +399,7 @@ impl Source for FileSource {
             tail: self.tail,
             reader: None,
             line: String::new(),
+            offset: 0,
         }
     }
 }
@@ -291,11 +411,16 @@ impl Source for FileSource {
 const TAIL_POLL: Duration = Duration::from_millis(20);
 
 /// The processor of the file sources; blocking file I/O, so non-cooperative.
+///
+/// Snapshot: the byte offset of the first line not emitted; a restored
+/// source seeks there.
 pub struct FileP {
     path: PathBuf,
     tail: bool,
     reader: Option<BufReader<std::fs::File>>,
     line: String,
+    /// Bytes of the file whose lines were emitted.
+    offset: u64,
 }
 
 impl Processor for FileP {
@@ -352,7 +477,41 @@ impl Processor for FileP {
             if outbox.offer(Event::untimed(text)).is_err() {
                 unreachable!("has_room promised one offer");
             }
+            self.offset += n as u64;
         }
         Ok(false)
+    }
+
+    fn save_to_snapshot(
+        &mut self,
+        _: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        writer.put(BROADCAST, POSITION, &self.offset)
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        self.offset = entry.value()?;
+        Ok(())
+    }
+
+    fn finish_snapshot_restore(&mut self) -> Result<(), ProcessorError> {
+        let reader = self.reader.as_mut().expect("init opened the file");
+        let len = reader
+            .get_ref()
+            .metadata()
+            .map(|m| m.len())
+            .unwrap_or(u64::MAX);
+        if self.offset > len {
+            return Err(ProcessorError::new(format!(
+                "'{}' is {len} bytes long, shorter than the offset {} the snapshot was taken at: restore it with the file it read, or start without the snapshot",
+                self.path.display(),
+                self.offset
+            )));
+        }
+        reader
+            .seek(SeekFrom::Start(self.offset))
+            .map_err(|e| ProcessorError::new(format!("seek in '{}': {e}", self.path.display())))?;
+        Ok(())
     }
 }

@@ -19,9 +19,10 @@ use crate::transform::{
 };
 use crate::Pipeline;
 use eddy_core::partition::key_hash;
+use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
 use eddy_core::{
-    agg, AggregateOperation, EddyError, Either, Event, Processor, ProcessorContext,
-    WindowDefinition, WindowKind, WindowResult,
+    agg, AggregateOperation, EddyError, Either, Event, Processor, ProcessorContext, ProcessorError,
+    State, StateKey, WindowDefinition, WindowKind, WindowResult,
 };
 use eddy_runtime::{AnyInput, Routing, VertexRef};
 use std::hash::Hash;
@@ -215,14 +216,16 @@ impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
         self.then(Filter(f))
     }
 
-    /// Replaces each item with zero or more items.
-    pub fn flat_map<R, I, F>(self, f: F) -> StreamStage<U, Then<C, FlatMap<F>>>
+    /// Replaces each item with zero or more items. The items are [`State`]:
+    /// those that do not fit downstream at once wait in the stage, which
+    /// saves them into snapshots.
+    pub fn flat_map<R, I, F>(self, f: F) -> StreamStage<U, Then<C, FlatMap<F, R>>>
     where
-        R: Clone + Send + 'static,
+        R: Clone + State,
         I: IntoIterator<Item = R>,
         F: Fn(C::Out) -> I + Clone + Send + Sync + 'static,
     {
-        self.then(FlatMap(f))
+        self.then(FlatMap::new(f))
     }
 
     /// Calls `f` on each item as it passes (for logging and debugging).
@@ -318,7 +321,7 @@ impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
     /// Groups the stream by a key for the keyed stages that follow.
     pub fn grouping_key<K, KF>(self, key_fn: KF) -> KeyedStage<U, C, KF>
     where
-        K: Hash + Eq + Clone + Send + 'static,
+        K: StateKey,
         KF: Fn(&C::Out) -> K + Clone + Send + Sync + 'static,
     {
         KeyedStage {
@@ -351,7 +354,8 @@ impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
     where
         U2: Upstream,
         C2: Transform<U2::Out>,
-        K: Hash + Eq + Send + 'static,
+        C2::Out: State,
+        K: State + Hash + Eq,
         R: Clone + Send + 'static,
         MK: Fn(&C::Out) -> K + Clone + Send + Sync + 'static,
         SK: Fn(&C2::Out) -> K + Clone + Send + Sync + 'static,
@@ -441,7 +445,7 @@ impl<U, C, K, KF> KeyedStage<U, C, KF>
 where
     U: Upstream,
     C: Transform<U::Out>,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&C::Out) -> K + Clone + Send + Sync + 'static,
 {
     fn keyed_input(self) -> (Pipeline, Vec<InputSpec<Event<C::Out>>>, KF) {
@@ -516,7 +520,7 @@ where
         on_evict: EF,
     ) -> StreamStage<impl Upstream<Out = R>, Identity>
     where
-        S: Send + 'static,
+        S: State,
         R: Clone + Send + 'static,
         CF: Fn() -> S + Clone + Send + Sync + 'static,
         MF: Fn(&mut S, &K, C::Out) -> Option<R> + Clone + Send + Sync + 'static,
@@ -552,7 +556,7 @@ impl<U, C, K, KF> WindowStage<U, C, KF>
 where
     U: Upstream,
     C: Transform<U::Out>,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&C::Out) -> K + Clone + Send + Sync + 'static,
 {
     /// Calls `f` with each late event: one whose timestamp is below the
@@ -630,6 +634,7 @@ where
 
     /// Joins this stream with `other` per key and window: `joiner` is
     /// called for every pair of events of the same key in the same window.
+    /// The events wait in the window's state until it closes, hence [`State`].
     // The chain type stays open so that the stages after the join fuse
     // into the window vertex; naming it is what makes the type long.
     #[allow(clippy::type_complexity)]
@@ -645,7 +650,9 @@ where
         U2: Upstream,
         C2: Transform<U2::Out>,
         KF2: Fn(&C2::Out) -> K + Clone + Send + Sync + 'static,
-        R: Clone + Send + 'static,
+        C::Out: State,
+        C2::Out: State,
+        R: Clone + State,
         J: Fn(&C::Out, &C2::Out) -> R + Clone + Send + Sync + 'static,
     {
         self.co_group(other, agg::to_list(), agg::to_list())
@@ -674,7 +681,7 @@ impl<U, C, K, KF> WindowStageWithLate<U, C, KF, C::Out>
 where
     U: Upstream,
     C: Transform<U::Out>,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&C::Out) -> K + Clone + Send + Sync + 'static,
 {
     /// Aggregates each window per key into a [`WindowResult`].
@@ -713,7 +720,7 @@ fn window_upstream<T, K, KF, Op>(
 ) -> StreamStage<impl Upstream<Out = WindowResult<K, Op::Result>>, Identity>
 where
     T: Clone + Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Clone + Send + Sync + 'static,
     Op: AggregateOperation<T>,
 {
@@ -747,7 +754,7 @@ where
 pub enum WindowProcessor<T, K, KF, Op>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
@@ -769,15 +776,19 @@ macro_rules! delegate {
 impl<T, K, KF, Op> Processor for WindowProcessor<T, K, KF, Op>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
     type In = Event<T>;
     type Out = Event<WindowResult<K, Op::Result>>;
 
-    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), eddy_core::ProcessorError> {
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
         delegate!(self, p => p.init(ctx))
+    }
+
+    fn is_cooperative(&self) -> bool {
+        delegate!(self, p => p.is_cooperative())
     }
 
     fn process<O: eddy_core::Outbox<Self::Out>>(
@@ -785,7 +796,7 @@ where
         ordinal: usize,
         inbox: &mut eddy_core::Inbox<Event<T>>,
         outbox: &mut O,
-    ) -> Result<(), eddy_core::ProcessorError> {
+    ) -> Result<(), ProcessorError> {
         delegate!(self, p => p.process(ordinal, inbox, outbox))
     }
 
@@ -793,21 +804,53 @@ where
         &mut self,
         watermark: eddy_core::Watermark,
         outbox: &mut O,
-    ) -> Result<bool, eddy_core::ProcessorError> {
+    ) -> Result<bool, ProcessorError> {
         delegate!(self, p => p.try_process_watermark(watermark, outbox))
     }
 
     fn try_process<O: eddy_core::Outbox<Self::Out>>(
         &mut self,
         outbox: &mut O,
-    ) -> Result<bool, eddy_core::ProcessorError> {
+    ) -> Result<bool, ProcessorError> {
         delegate!(self, p => p.try_process(outbox))
+    }
+
+    fn complete_edge<O: eddy_core::Outbox<Self::Out>>(
+        &mut self,
+        ordinal: usize,
+        outbox: &mut O,
+    ) -> Result<bool, ProcessorError> {
+        delegate!(self, p => p.complete_edge(ordinal, outbox))
     }
 
     fn complete<O: eddy_core::Outbox<Self::Out>>(
         &mut self,
         outbox: &mut O,
-    ) -> Result<bool, eddy_core::ProcessorError> {
+    ) -> Result<bool, ProcessorError> {
         delegate!(self, p => p.complete(outbox))
+    }
+
+    fn save_to_snapshot(
+        &mut self,
+        snapshot_id: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        delegate!(self, p => p.save_to_snapshot(snapshot_id, writer))
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        delegate!(self, p => p.restore_from_snapshot(entry))
+    }
+
+    fn finish_snapshot_restore(&mut self) -> Result<(), ProcessorError> {
+        delegate!(self, p => p.finish_snapshot_restore())
+    }
+
+    fn snapshot_commit_finish(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
+        delegate!(self, p => p.snapshot_commit_finish(snapshot_id))
+    }
+
+    fn close(&mut self) -> Result<(), ProcessorError> {
+        delegate!(self, p => p.close())
     }
 }

@@ -1,6 +1,7 @@
 //! Golden end-to-end tests: every kind of stage in one set of pipelines, run
 //! at parallelism 1 and 4; the outputs must be equal regardless of order.
 
+use eddy_core::State;
 use eddy_pipeline::{agg, AggregateOperation, Pipeline, Sinks, Sources, WindowDefinition};
 use eddy_runtime::{Eddy, EddyConfig, JobConfig};
 use eddy_testkit::assert_same_items;
@@ -28,7 +29,7 @@ fn transactions(n: u64) -> Vec<Txn> {
 /// the outputs are equal; returns them.
 fn golden<T, F>(what: &str, build: F) -> Vec<T>
 where
-    T: Clone + Debug + Send + 'static,
+    T: Clone + Debug + State,
     F: Fn(&Pipeline, eddy_pipeline::sinks::CollectSink<T>),
 {
     let eddy = Eddy::new(EddyConfig::with_threads(2));
@@ -164,8 +165,8 @@ fn when_stream_shared_and_merged_at_two_parallelisms_then_same_results() {
             .read_from(Sources::generator(|n| n as i64).limit(20_000))
             .with_timestamps(|n| *n, Duration::ZERO)
             .share();
-        let evens = shared.stream().filter(|n| n % 2 == 0).map(|n| ("even", n));
-        let big = shared.stream().filter(|n| *n > 19_000).map(|n| ("big", n));
+        let evens = shared.stream().filter(|n| n % 2 == 0).map(|n| ('e', n));
+        let big = shared.stream().filter(|n| *n > 19_000).map(|n| ('b', n));
         evens
             .merge(big)
             .grouping_key(|x| x.0)

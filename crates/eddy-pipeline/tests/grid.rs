@@ -33,10 +33,11 @@ fn when_map_update_sink_then_entries_merge_per_key() {
     let grid = Grid::new();
     let counts = grid.map::<String, u64>("counts").unwrap();
     let p = Pipeline::new();
-    p.read_from(Sources::items(vec!["a", "b", "a", "c", "a"]))
+    let words = ["a", "b", "a", "c", "a"].map(String::from).to_vec();
+    p.read_from(Sources::items(words))
         .write_to(Sinks::map_update(
             counts.clone(),
-            |w: &&str| w.to_string(),
+            |w: &String| w.clone(),
             |entry, _w| {
                 let next = entry.value().copied().unwrap_or(0) + 1;
                 entry.set_value(next);

@@ -261,11 +261,11 @@ fn when_key_idle_longer_than_ttl_then_state_evicted_with_on_evict_output() {
 
 #[test]
 fn when_side_input_first_then_stream_items_are_enriched() {
-    type In = Event<Either<(u8, i64), (u8, &'static str)>>;
-    let side = |k: u8, name: &'static str| {
+    type In = Event<Either<(u8, i64), (u8, String)>>;
+    let side = |k: u8, name: &str| {
         TestInput::Item(In {
             ts: 0,
-            value: Either::Right((k, name)),
+            value: Either::Right((k, name.to_string())),
         })
     };
     let main = |k: u8, v: i64| {
@@ -277,8 +277,8 @@ fn when_side_input_first_then_stream_items_are_enriched() {
     TestSupport::verify(|| {
         HashJoinP::new(
             |m: &(u8, i64)| m.0,
-            |s: &(u8, &'static str)| s.0,
-            |m: (u8, i64), s: Option<&(u8, &'static str)>| s.map(|s| (s.1, m.1)),
+            |s: &(u8, String)| s.0,
+            |m: (u8, i64), s: Option<&(u8, String)>| s.map(|s| (s.1.clone(), m.1)),
         )
     })
     .input(vec![
@@ -291,11 +291,11 @@ fn when_side_input_first_then_stream_items_are_enriched() {
     .expect_output(vec![
         TestOutput::Item(Event {
             ts: 1,
-            value: ("one", 10),
+            value: ("one".to_string(), 10),
         }),
         TestOutput::Item(Event {
             ts: 1,
-            value: ("two", 20),
+            value: ("two".to_string(), 20),
         }),
     ]);
 }

@@ -15,7 +15,7 @@ use eddy_pipeline::{
 };
 use eddy_runtime::{Eddy, EddyConfig, JobConfig};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -113,14 +113,16 @@ pub struct AlertRecord {
 }
 
 /// A card transaction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Txn {
     card: u32,
     merchant: u32,
     country: u8,
     amount_cents: i64,
     ts: i64,
-    /// Wall clock at generation, for the end-to-end latency.
+    /// Wall clock at generation, for the end-to-end latency. Not state: a
+    /// transaction restored from a snapshot counts from its restore.
+    #[serde(skip, default = "Instant::now")]
     born: Instant,
     /// The account's payment limit, from the `accounts` map.
     limit_cents: i64,
@@ -164,7 +166,7 @@ impl From<TxnRecord> for Txn {
 }
 
 /// The fraud rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// Too many payments on one card in a short time.
@@ -178,13 +180,15 @@ pub enum Rule {
 }
 
 /// An alert raised by a rule.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Alert {
     rule: Rule,
     card: u32,
     owner: String,
     ts: i64,
     detail: String,
+    /// As [`Txn::born`].
+    #[serde(skip, default = "Instant::now")]
     born: Instant,
     /// Generation of the triggering event to the alert's emission.
     latency_us: u64,
@@ -238,7 +242,7 @@ pub fn transaction(seed: u64, ts: i64, n: u64) -> Txn {
 }
 
 /// What the per-card profile remembers.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Profile {
     payments: u32,
     total_cents: i64,

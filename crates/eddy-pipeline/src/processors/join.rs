@@ -1,6 +1,7 @@
 //! Hash join of a stream with a batch side input.
 
-use eddy_core::{Either, Event, Inbox, Outbox, Processor, ProcessorError};
+use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter, BROADCAST};
+use eddy_core::{Either, Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError, State};
 use hashbrown::HashMap;
 use std::hash::Hash;
 
@@ -10,11 +11,19 @@ use std::hash::Hash;
 /// priority) fills a hash table; then each stream item is looked up and the
 /// joiner decides what to emit (`None` drops the item: an inner join;
 /// emitting for a missing match: a left outer join).
+///
+/// Snapshot: every instance reads the whole side input (a broadcast edge),
+/// so their tables are equal at an aligned barrier; instance 0 alone saves
+/// its table, as broadcast entries, and every instance restores it. Whether
+/// the side input had completed needs no saving: a finished side source is
+/// restored as finished and completes the side edge again at once, and an
+/// unfinished one replays what its table lacks.
 pub struct HashJoinP<T, S, K, R, MK, SK, J> {
     main_key: MK,
     side_key: SK,
     joiner: J,
     table: HashMap<K, S>,
+    instance: usize,
     _types: std::marker::PhantomData<fn(T) -> R>,
 }
 
@@ -27,6 +36,7 @@ impl<T, S, K, R, MK, SK, J> HashJoinP<T, S, K, R, MK, SK, J> {
             side_key,
             joiner,
             table: HashMap::new(),
+            instance: 0,
             _types: std::marker::PhantomData,
         }
     }
@@ -35,8 +45,8 @@ impl<T, S, K, R, MK, SK, J> HashJoinP<T, S, K, R, MK, SK, J> {
 impl<T, S, K, R, MK, SK, J> Processor for HashJoinP<T, S, K, R, MK, SK, J>
 where
     T: Send + 'static,
-    S: Send + 'static,
-    K: Hash + Eq + Send + 'static,
+    S: State,
+    K: State + Hash + Eq,
     R: Clone + Send + 'static,
     MK: Fn(&T) -> K + Send + 'static,
     SK: Fn(&S) -> K + Send + 'static,
@@ -44,6 +54,11 @@ where
 {
     type In = Event<Either<T, S>>;
     type Out = Event<R>;
+
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.instance = ctx.instance;
+        Ok(())
+    }
 
     fn process<O: Outbox<Event<R>>>(
         &mut self,
@@ -73,6 +88,25 @@ where
                 }
             }
         }
+        Ok(())
+    }
+
+    fn save_to_snapshot(
+        &mut self,
+        _: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        if self.instance == 0 {
+            for (key, side) in &self.table {
+                writer.put(BROADCAST, key, side)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        let (key, side) = entry.decode()?;
+        self.table.insert(key, side);
         Ok(())
     }
 }

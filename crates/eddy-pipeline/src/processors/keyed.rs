@@ -1,11 +1,17 @@
 //! Keyed processors without windows: rolling aggregation, stateful mapping
 //! with time-to-live, and whole-input (batch) aggregation.
+//!
+//! Snapshot: each saves one keyed entry per key (its accumulator or state),
+//! so that the state follows its key to the owning instance at any
+//! parallelism.
 
 use super::{drain_into, value_of};
-use eddy_core::{AggregateOperation, Event, Inbox, Outbox, Processor, ProcessorError, Watermark};
+use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
+use eddy_core::{
+    AggregateOperation, Event, Inbox, Outbox, Processor, ProcessorError, State, StateKey, Watermark,
+};
 use hashbrown::HashMap;
 use std::collections::{BTreeMap, VecDeque};
-use std::hash::Hash;
 
 /// `rolling_aggregate`: per key, the aggregate of everything so far,
 /// emitted with each event.
@@ -31,7 +37,7 @@ impl<T, K, KF, Op: AggregateOperation<T>> RollingP<T, K, KF, Op> {
 impl<T, K, KF, Op> Processor for RollingP<T, K, KF, Op>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
@@ -62,6 +68,39 @@ where
             }
         }
         Ok(())
+    }
+
+    fn save_to_snapshot(
+        &mut self,
+        _: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        for (key, acc) in &self.state {
+            writer.put_keyed(key, acc)?;
+        }
+        Ok(())
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        let (key, acc) = entry.decode()?;
+        restore_acc(&self.op, &mut self.state, key, acc);
+        Ok(())
+    }
+}
+
+/// Adds a restored accumulator to `state`, combining should two snapshot
+/// entries for one key meet (after an at-least-once restore).
+fn restore_acc<T, K: StateKey, Op: AggregateOperation<T>>(
+    op: &Op,
+    state: &mut HashMap<K, Op::Acc>,
+    key: K,
+    acc: Op::Acc,
+) {
+    match state.get_mut(&key) {
+        Some(current) => op.combine(current, &acc),
+        None => {
+            state.insert(key, acc);
+        }
     }
 }
 
@@ -113,12 +152,20 @@ impl<T, K, S, R, KF, CF, MF, EF> MapStatefulP<T, K, S, R, KF, CF, MF, EF> {
 
 impl<T, K, S, R, KF, CF, MF, EF> MapStatefulP<T, K, S, R, KF, CF, MF, EF>
 where
-    K: Hash + Eq + Clone,
+    K: StateKey,
     EF: Fn(S, &K, i64) -> Option<R>,
 {
     fn bucket(&self, expires_at: i64) -> i64 {
         let step = (self.ttl_ms.unwrap_or(1) / EXPIRY_BUCKETS_PER_TTL).max(1);
         expires_at.div_euclid(step) * step + step
+    }
+
+    /// Files `key` for eviction in the bucket of its expiry.
+    fn file_for_expiry(&mut self, key: K, last_ts: i64) {
+        if let Some(ttl) = self.ttl_ms {
+            let bucket = self.bucket(last_ts.saturating_add(ttl));
+            self.expiry.entry(bucket).or_default().push(key);
+        }
     }
 
     /// Evicts the state of keys whose last event is more than the TTL behind
@@ -153,8 +200,8 @@ where
 impl<T, K, S, R, KF, CF, MF, EF> Processor for MapStatefulP<T, K, S, R, KF, CF, MF, EF>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
-    S: Send + 'static,
+    K: StateKey,
+    S: State,
     R: Clone + Send + 'static,
     KF: Fn(&T) -> K + Send + 'static,
     CF: Fn() -> S + Send + 'static,
@@ -183,11 +230,11 @@ where
             let new_ts = entry.last_ts;
             let result = (self.map)(&mut entry.state, &key, event.value);
             if let Some(ttl) = self.ttl_ms {
-                let new_bucket = self.bucket(new_ts.saturating_add(ttl));
                 if old_bucket_ts == i64::MIN
-                    || self.bucket(old_bucket_ts.saturating_add(ttl)) != new_bucket
+                    || self.bucket(old_bucket_ts.saturating_add(ttl))
+                        != self.bucket(new_ts.saturating_add(ttl))
                 {
-                    self.expiry.entry(new_bucket).or_default().push(key);
+                    self.file_for_expiry(key, new_ts);
                 }
             }
             if let Some(value) = result {
@@ -215,6 +262,31 @@ where
         }
         Ok(drain_into(&mut self.pending, outbox) && outbox.offer_watermark(watermark))
     }
+
+    fn save_to_snapshot(
+        &mut self,
+        _: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        // Eviction output waits only while its watermark is being taken,
+        // and the runtime finishes taking a watermark before a barrier.
+        debug_assert!(
+            self.pending.is_empty(),
+            "eviction output pending at a snapshot"
+        );
+        for (key, e) in &self.states {
+            writer.put_keyed(key, &(&e.state, e.last_ts))?;
+        }
+        Ok(())
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        let (key, (state, last_ts)): (K, (S, i64)) = entry.decode()?;
+        // The expiry index is not saved: it is rebuilt from the times.
+        self.file_for_expiry(key.clone(), last_ts);
+        self.states.insert(key, Entry { state, last_ts });
+        Ok(())
+    }
 }
 
 /// Keyed aggregation over the whole input (a batch): one result per key
@@ -223,7 +295,9 @@ pub struct GroupAggregateP<T, K, KF, Op: AggregateOperation<T>> {
     key_fn: KF,
     op: Op,
     state: HashMap<K, Op::Acc>,
-    results: Option<hashbrown::hash_map::IntoIter<K, Op::Acc>>,
+    /// Once the input ended: the results not emitted yet (kept as
+    /// accumulators, which a snapshot can save).
+    results: Option<std::vec::IntoIter<(K, Op::Acc)>>,
     _t: std::marker::PhantomData<fn(T)>,
 }
 
@@ -243,7 +317,7 @@ impl<T, K, KF, Op: AggregateOperation<T>> GroupAggregateP<T, K, KF, Op> {
 impl<T, K, KF, Op> Processor for GroupAggregateP<T, K, KF, Op>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
@@ -279,7 +353,7 @@ where
     fn complete<O: Outbox<Self::Out>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
         let results = self
             .results
-            .get_or_insert_with(|| std::mem::take(&mut self.state).into_iter());
+            .get_or_insert_with(|| self.state.drain().collect::<Vec<_>>().into_iter());
         while outbox.has_room() {
             let Some((key, acc)) = results.next() else {
                 return Ok(true);
@@ -290,5 +364,23 @@ where
             }
         }
         Ok(false)
+    }
+
+    fn save_to_snapshot(
+        &mut self,
+        _: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        let unemitted = self.results.iter().flat_map(|r| r.as_slice());
+        for (key, acc) in self.state.iter().chain(unemitted.map(|(k, a)| (k, a))) {
+            writer.put_keyed(key, acc)?;
+        }
+        Ok(())
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        let (key, acc) = entry.decode()?;
+        restore_acc(&self.op, &mut self.state, key, acc);
+        Ok(())
     }
 }

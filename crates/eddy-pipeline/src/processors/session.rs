@@ -1,11 +1,14 @@
 //! Keyed session windows: per key, events closer than the gap form a session.
+//!
+//! Snapshot: one keyed entry per key with its open sessions; the index of
+//! session ends is rebuilt on restore.
 
-use super::windowed::{WindowLogic, WindowP};
+use super::windowed::{Closed, ClosedQueue, WindowEntry, WindowLogic, WindowP};
 use super::LateEventFn;
-use eddy_core::{AggregateOperation, Event, WindowResult};
+use eddy_core::snapshot::{partition_of, SnapshotEntry, SnapshotWriter};
+use eddy_core::{AggregateOperation, Event, ProcessorError, StateKey};
 use hashbrown::HashMap;
-use std::collections::{BTreeSet, VecDeque};
-use std::hash::Hash;
+use std::collections::BTreeSet;
 
 /// One open session: `[start, end)` where `end` is the last event + gap.
 struct Session<A> {
@@ -17,8 +20,8 @@ struct Session<A> {
 /// The processor of `window(session(gap)).aggregate(..)`.
 pub type SessionWindowP<T, K, KF, Op> = WindowP<T, Sessions<T, K, KF, Op>>;
 
-/// The results `Sessions` emits.
-type Out<K, R> = VecDeque<Event<WindowResult<K, R>>>;
+/// The windows `Sessions` closes.
+type Out<K, A> = ClosedQueue<K, A>;
 
 /// The state of session windows: the open sessions of every key.
 pub struct Sessions<T, K, KF, Op: AggregateOperation<T>> {
@@ -39,7 +42,7 @@ pub struct Sessions<T, K, KF, Op: AggregateOperation<T>> {
 impl<T, K, KF, Op> SessionWindowP<T, K, KF, Op>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
@@ -63,23 +66,24 @@ where
 impl<T, K, KF, Op> Sessions<T, K, KF, Op>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
-    /// Emits the current result of every open session, marked early.
-    fn emit_all_early(&self, out: &mut Out<K, Op::Result>) {
+    /// Emits a copy of every open session, marked early.
+    fn emit_all_early(&self, out: &mut Out<K, Op::Acc>) {
         for (key, sessions) in &self.sessions {
             for s in sessions {
-                out.push_back(Event {
-                    ts: s.end - 1,
-                    value: WindowResult {
-                        start: s.start,
-                        end: s.end,
-                        key: key.clone(),
-                        value: self.op.export(&s.acc),
-                        is_early: true,
-                    },
+                // A copy made by combining into a fresh accumulator, so
+                // that accumulators need not be `Clone`.
+                let mut acc = self.op.create();
+                self.op.combine(&mut acc, &s.acc);
+                out.push_back(Closed {
+                    start: s.start,
+                    end: s.end,
+                    key: key.clone(),
+                    acc,
+                    is_early: true,
                 });
             }
         }
@@ -127,7 +131,7 @@ where
     }
 
     /// Emits every session whose end is at or before `limit`.
-    fn close_sessions_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Result>) {
+    fn close_sessions_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Acc>) {
         while let Some(&(end, id)) = self.ends.first() {
             if end > limit {
                 break;
@@ -139,15 +143,12 @@ where
             };
             if let Some(pos) = list.iter().position(|s| s.end == end) {
                 let s = list.remove(pos);
-                out.push_back(Event {
-                    ts: s.end - 1,
-                    value: WindowResult {
-                        start: s.start,
-                        end: s.end,
-                        key: key.clone(),
-                        value: self.op.finish(s.acc),
-                        is_early: false,
-                    },
+                out.push_back(Closed {
+                    start: s.start,
+                    end: s.end,
+                    key: key.clone(),
+                    acc: s.acc,
+                    is_early: false,
                 });
             }
             if list.is_empty() {
@@ -162,22 +163,62 @@ where
 impl<T, K, KF, Op> WindowLogic<T> for Sessions<T, K, KF, Op>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
     type Key = K;
+    type Acc = Op::Acc;
     type Result = Op::Result;
 
     fn accumulate(&mut self, event: Event<T>) {
         self.add(event);
     }
 
-    fn close_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Result>) {
+    fn close_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Acc>) {
         self.close_sessions_up_to(limit, out);
     }
 
-    fn emit_early(&mut self, out: &mut Out<K, Op::Result>) {
+    fn emit_early(&mut self, out: &mut Out<K, Op::Acc>) {
         self.emit_all_early(out);
+    }
+
+    fn finish(&self, acc: Op::Acc) -> Op::Result {
+        self.op.finish(acc)
+    }
+
+    fn save(
+        &self,
+        _instance: usize,
+        _parallelism: usize,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        for (key, list) in &self.sessions {
+            let sessions: Vec<(i64, i64, &Op::Acc)> =
+                list.iter().map(|s| (s.start, s.end, &s.acc)).collect();
+            writer.put(partition_of(key), &WindowEntry::Sessions(key), &sessions)?;
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &mut self,
+        key: WindowEntry<K>,
+        entry: SnapshotEntry<'_>,
+    ) -> Result<(), ProcessorError> {
+        let WindowEntry::Sessions(key) = key else {
+            return Err(ProcessorError::new(
+                "a window snapshot holds frames of tumbling or sliding windows, but this stage has session windows: restore it into the job that saved it",
+            ));
+        };
+        let saved: Vec<(i64, i64, Op::Acc)> = entry.value()?;
+        let id = self.key_id(&key);
+        let list = self.sessions.entry(key).or_default();
+        for (start, end, acc) in saved {
+            self.ends.insert((end, id));
+            list.push(Session { start, end, acc });
+        }
+        list.sort_by_key(|s| s.start);
+        Ok(())
     }
 }

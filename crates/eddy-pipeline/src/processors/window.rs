@@ -6,16 +6,23 @@
 //! deduct, a sliding window keeps one running accumulator per key: it
 //! combines the newest frame in and deducts the oldest out, so each slide
 //! costs O(keys in two frames) instead of O(keys × frames per window).
+//!
+//! Snapshot: every frame slot and running sliding accumulator is a keyed
+//! entry; the newest ("hot") frame is saved like the others and restored
+//! into the frame tree. The end of the next window to emit is saved per
+//! instance.
 
-use super::windowed::{WindowLogic, WindowP};
+use super::windowed::{Closed, ClosedQueue, WindowEntry, WindowLogic, WindowP};
 use super::{value_of, LateEventFn};
-use eddy_core::{AggregateOperation, Event, WindowDefinition, WindowResult};
+use eddy_core::snapshot::{partition_of, SnapshotEntry, SnapshotWriter, BROADCAST};
+use eddy_core::{AggregateOperation, Event, ProcessorError, StateKey, WindowDefinition};
 use hashbrown::HashMap;
-use std::collections::{BTreeMap, VecDeque};
-use std::hash::Hash;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// An accumulator and the number of events in it (to drop keys whose window
 /// became empty after a deduct).
+#[derive(Serialize, Deserialize)]
 struct Slot<A> {
     acc: A,
     events: u64,
@@ -28,7 +35,7 @@ fn slot_of<'m, T, K, Op>(
     op: &Op,
 ) -> &'m mut Slot<Op::Acc>
 where
-    K: Hash + Eq + Clone,
+    K: StateKey,
     Op: AggregateOperation<T>,
 {
     value_of(map, key, || Slot {
@@ -59,13 +66,13 @@ pub struct Frames<T, K, KF, Op: AggregateOperation<T>> {
     _t: std::marker::PhantomData<fn(T)>,
 }
 
-/// The results `Frames` emits.
-type Out<K, R> = VecDeque<Event<WindowResult<K, R>>>;
+/// The windows `Frames` closes.
+type Out<K, A> = ClosedQueue<K, A>;
 
 impl<T, K, KF, Op> FrameWindowP<T, K, KF, Op>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
@@ -92,7 +99,7 @@ where
 impl<T, K, KF, Op> Frames<T, K, KF, Op>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
@@ -153,7 +160,7 @@ where
     }
 
     /// Emits every window ending at or before `limit` into `pending`.
-    fn emit_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Result>) {
+    fn emit_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Acc>) {
         if self.hot.as_ref().is_some_and(|(end, _)| *end <= limit) {
             self.retire_hot();
         }
@@ -177,23 +184,18 @@ where
     }
 
     /// Emits the window ending at `next_end` and moves on by one slide.
-    fn emit_next(&mut self, out: &mut Out<K, Op::Result>) {
+    fn emit_next(&mut self, out: &mut Out<K, Op::Acc>) {
         let Some(end) = self.next_end else { return };
         let start = end - self.size_ms;
-        let ts = end - 1;
         if self.size_ms == self.frame_ms {
             if let Some(frame) = self.frames.remove(&end) {
                 for (key, slot) in frame {
-                    let value = self.op.finish(slot.acc);
-                    out.push_back(Event {
-                        ts,
-                        value: WindowResult {
-                            start,
-                            end,
-                            key,
-                            value,
-                            is_early: false,
-                        },
+                    out.push_back(Closed {
+                        start,
+                        end,
+                        key,
+                        acc: slot.acc,
+                        is_early: false,
                     });
                 }
             }
@@ -207,15 +209,12 @@ where
                 }
             }
             for (key, s) in &self.sliding {
-                out.push_back(Event {
-                    ts,
-                    value: WindowResult {
-                        start,
-                        end,
-                        key: key.clone(),
-                        value: self.op.export(&s.acc),
-                        is_early: false,
-                    },
+                out.push_back(Closed {
+                    start,
+                    end,
+                    key: key.clone(),
+                    acc: self.copy(&s.acc),
+                    is_early: false,
                 });
             }
             // The oldest frame leaves the window before the next one.
@@ -234,21 +233,26 @@ where
         } else {
             let combined = self.combine_window(end);
             for (key, slot) in combined {
-                out.push_back(Event {
-                    ts,
-                    value: WindowResult {
-                        start,
-                        end,
-                        key,
-                        value: self.op.finish(slot.acc),
-                        is_early: false,
-                    },
+                out.push_back(Closed {
+                    start,
+                    end,
+                    key,
+                    acc: slot.acc,
+                    is_early: false,
                 });
             }
             let leaving = start + self.frame_ms;
             self.frames.retain(|&f, _| f > leaving);
         }
         self.next_end = Some(end + self.frame_ms);
+    }
+
+    /// A copy of `acc`, made by combining it into a fresh accumulator (the
+    /// identity of `combine`), so that accumulators need not be `Clone`.
+    fn copy(&self, acc: &Op::Acc) -> Op::Acc {
+        let mut copy = self.op.create();
+        self.op.combine(&mut copy, acc);
+        copy
     }
 
     /// The per-key combination of the frames of the window ending at `end`.
@@ -265,8 +269,8 @@ where
         combined
     }
 
-    /// Emits the current result of every window still open, marked early.
-    fn emit_all_early(&mut self, out: &mut Out<K, Op::Result>) {
+    /// Emits a copy of every window still open, marked early.
+    fn emit_all_early(&mut self, out: &mut Out<K, Op::Acc>) {
         self.retire_hot();
         let (Some(&first_frame), Some(&last_frame)) =
             (self.frames.keys().next(), self.frames.keys().next_back())
@@ -276,18 +280,29 @@ where
         let mut end = self.next_end.map_or(first_frame, |n| n.max(first_frame));
         while end <= last_frame + self.size_ms - self.frame_ms {
             for (key, slot) in self.combine_window(end) {
-                out.push_back(Event {
-                    ts: end - 1,
-                    value: WindowResult {
-                        start: end - self.size_ms,
-                        end,
-                        key,
-                        value: self.op.finish(slot.acc),
-                        is_early: true,
-                    },
+                out.push_back(Closed {
+                    start: end - self.size_ms,
+                    end,
+                    key,
+                    acc: slot.acc,
+                    is_early: true,
                 });
             }
             end += self.frame_ms;
+        }
+    }
+
+    /// Adds a restored slot into `map` (combining, should two snapshots'
+    /// entries for one key meet, as after an at-least-once restore).
+    fn restore_slot(op: &Op, map: &mut HashMap<K, Slot<Op::Acc>>, key: K, slot: Slot<Op::Acc>) {
+        match map.get_mut(&key) {
+            Some(s) => {
+                op.combine(&mut s.acc, &slot.acc);
+                s.events += slot.events;
+            }
+            None => {
+                map.insert(key, slot);
+            }
         }
     }
 }
@@ -295,11 +310,12 @@ where
 impl<T, K, KF, Op> WindowLogic<T> for Frames<T, K, KF, Op>
 where
     T: Send + 'static,
-    K: Hash + Eq + Clone + Send + 'static,
+    K: StateKey,
     KF: Fn(&T) -> K + Send + 'static,
     Op: AggregateOperation<T>,
 {
     type Key = K;
+    type Acc = Op::Acc;
     type Result = Op::Result;
 
     #[inline]
@@ -307,11 +323,67 @@ where
         self.add(event);
     }
 
-    fn close_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Result>) {
+    fn close_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Acc>) {
         self.emit_up_to(limit, out);
     }
 
-    fn emit_early(&mut self, out: &mut Out<K, Op::Result>) {
+    fn emit_early(&mut self, out: &mut Out<K, Op::Acc>) {
         self.emit_all_early(out);
+    }
+
+    fn finish(&self, acc: Op::Acc) -> Op::Result {
+        self.op.finish(acc)
+    }
+
+    fn save(
+        &self,
+        instance: usize,
+        parallelism: usize,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        writer.put(
+            BROADCAST,
+            &WindowEntry::<K>::NextEnd {
+                instance: instance as u64,
+                parallelism: parallelism as u64,
+            },
+            &self.next_end,
+        )?;
+        let hot = self.hot.iter().map(|(end, frame)| (end, frame));
+        for (&end, frame) in self.frames.iter().chain(hot) {
+            for (key, slot) in frame {
+                writer.put(partition_of(key), &WindowEntry::Frame { end, key }, slot)?;
+            }
+        }
+        for (key, slot) in &self.sliding {
+            writer.put(partition_of(key), &WindowEntry::Sliding(key), slot)?;
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &mut self,
+        key: WindowEntry<K>,
+        entry: SnapshotEntry<'_>,
+    ) -> Result<(), ProcessorError> {
+        match key {
+            WindowEntry::NextEnd { .. } => {
+                let next_end: Option<i64> = entry.value()?;
+                self.next_end = self.next_end.max(next_end);
+            }
+            WindowEntry::Frame { end, key } => {
+                let frame = self.frames.entry(end).or_default();
+                Self::restore_slot(&self.op, frame, key, entry.value()?);
+            }
+            WindowEntry::Sliding(key) => {
+                Self::restore_slot(&self.op, &mut self.sliding, key, entry.value()?);
+            }
+            _ => {
+                return Err(ProcessorError::new(
+                    "a window snapshot holds session state, but this stage has tumbling or sliding windows: restore it into the job that saved it",
+                ))
+            }
+        }
+        Ok(())
     }
 }

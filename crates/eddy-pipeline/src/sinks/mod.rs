@@ -1,8 +1,26 @@
 //! Sinks: the processors a pipeline ends in.
+//!
+//! Under [`Guarantee::ExactlyOnce`](eddy_core::Guarantee) the built-in sinks
+//! commit in two phases: what arrives between two snapshot barriers is one
+//! epoch, held back and saved into the snapshot at the barrier, and
+//! delivered once the snapshot is durable
+//! ([`Processor::snapshot_commit_finish`]). A restored job delivers the
+//! epochs its snapshot held that were not delivered before, and none twice
+//! ([`epochs`] for the sinks with in-process targets, [`file`] for the
+//! file sink). When the input ends there is no further snapshot to wait
+//! for: the sink delivers the rest itself. Under the other guarantees the
+//! sinks write straight through.
 
-use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
+mod epochs;
+pub mod file;
+
+pub(crate) use epochs::EpochOutput;
+pub use file::{FileSink, FileSinkP};
+
+use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
+use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError, State};
 use parking_lot::Mutex;
-use std::fmt::{Debug, Display};
+use std::fmt::Debug;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +45,9 @@ pub struct Sinks;
 
 impl Sinks {
     /// Collects everything into memory; read it through the returned handle.
-    pub fn collect<T: Send + 'static>() -> (CollectSink<T>, Collected<T>) {
+    /// The items are [`State`]: under exactly-once they wait in snapshots
+    /// until committed.
+    pub fn collect<T: State>() -> (CollectSink<T>, Collected<T>) {
         let collected = Collected {
             items: Arc::new(Mutex::new(Vec::new())),
         };
@@ -45,9 +65,10 @@ impl Sinks {
     }
 
     /// Writes each item's `Display` form as a line of a file (created or
-    /// truncated).
+    /// truncated). Under exactly-once, one file per epoch instead: see
+    /// [`FileSinkP`].
     pub fn file(path: impl Into<PathBuf>) -> FileSink {
-        FileSink { path: path.into() }
+        FileSink::new(path.into())
     }
 
     /// Discards everything, counting it (for benchmarks).
@@ -107,7 +128,7 @@ pub struct CollectSink<T> {
     target: Collected<T>,
 }
 
-impl<T: Send + 'static> Sink<T> for CollectSink<T> {
+impl<T: State> Sink<T> for CollectSink<T> {
     type Processor = CollectP<T>;
     fn name(&self) -> String {
         "collect".into()
@@ -116,6 +137,7 @@ impl<T: Send + 'static> Sink<T> for CollectSink<T> {
         CollectP {
             target: self.target.clone(),
             batch: Vec::new(),
+            output: EpochOutput::new(),
         }
     }
 }
@@ -124,21 +146,55 @@ impl<T: Send + 'static> Sink<T> for CollectSink<T> {
 pub struct CollectP<T> {
     target: Collected<T>,
     batch: Vec<T>,
+    output: EpochOutput<T>,
 }
 
-impl<T: Send + 'static> Processor for CollectP<T> {
+impl<T: State> Processor for CollectP<T> {
     type In = Event<T>;
     type Out = ();
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.output.init(ctx);
+        Ok(())
+    }
     fn process<O: Outbox<()>>(
         &mut self,
         _: usize,
         inbox: &mut Inbox<Event<T>>,
         _: &mut O,
     ) -> Result<(), ProcessorError> {
+        if self.output.enabled() {
+            while let Some(e) = inbox.poll() {
+                self.output.push(e.value);
+            }
+            return Ok(());
+        }
         while let Some(e) = inbox.poll() {
             self.batch.push(e.value);
         }
         self.target.items.lock().append(&mut self.batch);
+        Ok(())
+    }
+    fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
+        let target = &self.target;
+        self.output
+            .finish(|mut items| target.items.lock().append(&mut items));
+        Ok(true)
+    }
+    fn save_to_snapshot(
+        &mut self,
+        snapshot_id: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        self.output.save(snapshot_id, writer)
+    }
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        self.output.restore(entry)
+    }
+    fn snapshot_commit_finish(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
+        let target = &self.target;
+        self.output.commit(snapshot_id, |mut items| {
+            target.items.lock().append(&mut items)
+        });
         Ok(())
     }
 }
@@ -155,13 +211,29 @@ impl<T: Debug + Send + 'static> Sink<T> for LoggerSink {
         Some(1)
     }
     fn create(&self, _ctx: &ProcessorContext) -> LoggerP<T> {
-        LoggerP(std::marker::PhantomData)
+        LoggerP {
+            output: EpochOutput::new(),
+            _t: std::marker::PhantomData,
+        }
     }
 }
 
 /// The processor of [`Sinks::logger`]; writes to stdout, which may block,
-/// so it runs on its own thread.
-pub struct LoggerP<T>(std::marker::PhantomData<fn(T)>);
+/// so it runs on its own thread. Under exactly-once it holds the lines it
+/// will print (so any `Debug` item will do).
+pub struct LoggerP<T> {
+    output: EpochOutput<String>,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+/// Prints lines; a closed stdout (a pipe to `head`) is not the job's
+/// failure.
+fn print_lines(lines: Vec<String>) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+}
 
 impl<T: Debug + Send + 'static> Processor for LoggerP<T> {
     type In = Event<T>;
@@ -169,12 +241,22 @@ impl<T: Debug + Send + 'static> Processor for LoggerP<T> {
     fn is_cooperative(&self) -> bool {
         false
     }
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.output.init(ctx);
+        Ok(())
+    }
     fn process<O: Outbox<()>>(
         &mut self,
         _: usize,
         inbox: &mut Inbox<Event<T>>,
         _: &mut O,
     ) -> Result<(), ProcessorError> {
+        if self.output.enabled() {
+            while let Some(e) = inbox.poll() {
+                self.output.push(format!("{:?}", e.value));
+            }
+            return Ok(());
+        }
         let mut out = std::io::stdout().lock();
         while let Some(e) = inbox.poll() {
             // A closed stdout (a pipe to `head`) is not the job's failure.
@@ -182,80 +264,23 @@ impl<T: Debug + Send + 'static> Processor for LoggerP<T> {
         }
         Ok(())
     }
-}
-
-/// See [`Sinks::file`].
-pub struct FileSink {
-    path: PathBuf,
-}
-
-impl<T: Display + Send + 'static> Sink<T> for FileSink {
-    type Processor = FileSinkP<T>;
-    fn name(&self) -> String {
-        format!("file:{}", self.path.display())
-    }
-    fn parallelism(&self) -> Option<usize> {
-        Some(1)
-    }
-    fn create(&self, _ctx: &ProcessorContext) -> FileSinkP<T> {
-        FileSinkP {
-            path: self.path.clone(),
-            writer: None,
-            _t: std::marker::PhantomData,
-        }
-    }
-}
-
-/// The processor of [`Sinks::file`]; blocking I/O, so non-cooperative.
-pub struct FileSinkP<T> {
-    path: PathBuf,
-    writer: Option<std::io::BufWriter<std::fs::File>>,
-    _t: std::marker::PhantomData<fn(T)>,
-}
-
-impl<T> FileSinkP<T> {
-    fn io_error(&self, e: std::io::Error) -> ProcessorError {
-        ProcessorError::new(format!("writing '{}' failed: {e}", self.path.display()))
-    }
-}
-
-impl<T: Display + Send + 'static> Processor for FileSinkP<T> {
-    type In = Event<T>;
-    type Out = ();
-    fn is_cooperative(&self) -> bool {
-        false
-    }
-    fn init(&mut self, _ctx: &ProcessorContext) -> Result<(), ProcessorError> {
-        let file = std::fs::File::create(&self.path).map_err(|e| {
-            ProcessorError::new(format!(
-                "cannot create '{}': {e}; check that its directory exists and is writable",
-                self.path.display()
-            ))
-        })?;
-        self.writer = Some(std::io::BufWriter::new(file));
-        Ok(())
-    }
-    fn process<O: Outbox<()>>(
-        &mut self,
-        _: usize,
-        inbox: &mut Inbox<Event<T>>,
-        _: &mut O,
-    ) -> Result<(), ProcessorError> {
-        let writer = self.writer.as_mut().expect("init created the file");
-        let mut result = Ok(());
-        while let Some(e) = inbox.poll() {
-            if let Err(err) = writeln!(writer, "{}", e.value) {
-                result = Err(err);
-                break;
-            }
-        }
-        result.map_err(|e| self.io_error(e))
-    }
     fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
-        let writer = self.writer.as_mut().expect("init created the file");
-        let flushed = writer.flush().and_then(|_| writer.get_ref().sync_all());
-        flushed.map_err(|e| self.io_error(e))?;
+        self.output.finish(print_lines);
         Ok(true)
+    }
+    fn save_to_snapshot(
+        &mut self,
+        snapshot_id: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        self.output.save(snapshot_id, writer)
+    }
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        self.output.restore(entry)
+    }
+    fn snapshot_commit_finish(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
+        self.output.commit(snapshot_id, print_lines);
+        Ok(())
     }
 }
 
