@@ -68,6 +68,26 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What snapshots cost: the keyed sliding window of `bench engine` with
+    /// no guarantee, at-least-once and exactly-once, and the time to
+    /// snapshot and restore a large keyed state.
+    Snapshot {
+        /// Events per throughput run.
+        #[arg(long, default_value_t = 20_000_000)]
+        events: u64,
+        /// Time between snapshots, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Keys in the state that is snapshotted and restored.
+        #[arg(long, default_value_t = 1_000_000)]
+        keys: u64,
+        /// Worker threads and parallelism.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// The data grid against a plain hashbrown map doing the same work.
     Grid {
         /// Entries of the get/put and memory measurements.
@@ -141,6 +161,13 @@ fn main() -> ExitCode {
                 json,
             } => bench_engine(events, rate, latency_seconds, json),
             BenchCommand::Grid { entries, json } => bench_grid(entries, json),
+            BenchCommand::Snapshot {
+                events,
+                interval_ms,
+                keys,
+                workers,
+                json,
+            } => bench_snapshot(events, interval_ms, keys, workers, json),
             BenchCommand::Postgres { url, rows } => bench_postgres(&url, rows),
             BenchCommand::Nexmark {
                 query,
@@ -192,6 +219,37 @@ fn bench_engine(events: u64, rate: f64, latency_seconds: u64, json: bool) -> any
             "latency of 20 ms tumbling windows at {:.0} ev/s ({} workers, {} windows): p50 {} us, p99 {} us, p99.99 {} us, max {} us",
             latency.rate_per_sec, workers, latency.samples, latency.p50_us, latency.p99_us, latency.p9999_us, latency.max_us
         );
+    }
+    Ok(())
+}
+
+fn bench_snapshot(
+    events: u64,
+    interval_ms: u64,
+    keys: u64,
+    workers: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(events > 0, "--events must be at least 1");
+    anyhow::ensure!(interval_ms > 0, "--interval-ms must be at least 1");
+    anyhow::ensure!(keys > 0, "--keys must be at least 1");
+    let workers = workers.max(1);
+    if !json {
+        eprintln!(
+            "throughput: {events} events under each guarantee, snapshots every {interval_ms} ms…"
+        );
+    }
+    let interval = std::time::Duration::from_millis(interval_ms);
+    let throughput = bench::snapshot::throughput(events, interval, workers);
+    if !json {
+        eprintln!("state: snapshot and restore of {keys} keys…");
+    }
+    let state = bench::snapshot::state(keys, workers);
+    let report = bench::snapshot::SnapshotReport { throughput, state };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        bench::snapshot::print(&report);
     }
     Ok(())
 }

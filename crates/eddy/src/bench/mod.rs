@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod grid;
+pub mod snapshot;
 
 use serde::Serialize;
 use std::time::Instant;
