@@ -59,6 +59,17 @@ function fmtDuration(ms) {
   const s = Math.floor(ms / 1000);
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor(s / 60) % 60}m`;
 }
+// The latest snapshot in a few words: id, age, duration, size.
+function snapshotText(s) {
+  if (!s) return "–";
+  if (s.last_id === null) return "none yet";
+  return `#${s.last_id} · ${fmtDuration(s.last_age_ms)} ago · took ${fmtMs(s.last_duration_ms)} · ${fmtBytes(s.last_bytes)}`;
+}
+function snapshotTitle(s) {
+  if (!s) return "the job takes no snapshots (guarantee none)";
+  const restored = s.restored_from === null ? "" : `; this run started from snapshot #${s.restored_from}`;
+  return `${fmt(s.completed)} snapshots completed${s.last_entries === null ? "" : `; the latest holds ${fmt(s.last_entries)} entries`}${restored}`;
+}
 function fillBar(f) {
   const pct = Math.round(Math.min(1, Math.max(0, f)) * 100);
   const bar = el("span", { class: "fill", title: `${pct}% full` }, el("span"));
@@ -140,6 +151,8 @@ function renderJobs(jobs, t) {
       el("td", { text: j.id }),
       el("td", { text: j.name, "data-testid": "job-name" }),
       el("td", {}, el("span", { class: `badge ${j.status}`, text: j.status, "data-testid": "job-status" })),
+      el("td", { text: j.guarantee, "data-testid": "job-guarantee" }),
+      el("td", { text: snapshotText(j.snapshots), title: snapshotTitle(j.snapshots), "data-testid": "job-snapshot" }),
       el("td", { text: fmtDuration(j.uptime_ms) }),
       el("td", { text: fmt(j.source_items_out), "data-testid": "job-items" }),
       el("td", { text: fmtRate(r), "data-testid": "job-rate" }),
@@ -197,7 +210,11 @@ function renderDag(job) {
 
 function renderJob(job, t) {
   $("job-section").hidden = false;
-  $("job-title").textContent = `${job.id} · ${job.name} (${job.status})${job.error ? " — " + job.error : ""}`;
+  $("job-title").textContent = `${job.id} · ${job.name} (${job.status}, ${job.guarantee})${job.error ? " — " + job.error : ""}`;
+  const unmatched = job.unmatched_state.length ? `; state of stages not in this job: ${job.unmatched_state.join(", ")}` : "";
+  $("job-snapshots").textContent = job.snapshots
+    ? `Snapshots: ${snapshotTitle(job.snapshots)}; latest ${snapshotText(job.snapshots)}${unmatched}`
+    : `No snapshots (guarantee none)${unmatched}`;
   let totalIn = 0, totalOut = 0;
   for (const v of job.vertices) {
     const key = `${job.id}/${v.index}`;

@@ -1,14 +1,17 @@
 //! The dashboard in a real browser: Debian's Chromium driven by
-//! playwright-core, against a node running a streaming job. Installs what
-//! it needs (Chromium with apt, playwright-core with npm into the target
-//! directory) and fails, never skips, when it cannot.
+//! playwright-core, against a node running a streaming job and one that
+//! takes snapshots. Installs what it needs (Chromium with apt,
+//! playwright-core with npm into the target directory) and fails, never
+//! skips, when it cannot.
 
 mod common;
 
-use eddy_server::{start, ServerConfig};
+use eddy_pipeline::{agg, Pipeline, Sinks, Sources, WindowDefinition};
+use eddy_runtime::{Guarantee, JobConfig};
+use eddy_server::{start, Node, ServerConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The playwright-core major version the check script is written for.
@@ -81,12 +84,35 @@ fn ensure_playwright() -> PathBuf {
     modules
 }
 
+/// Adds "windowed-snapshots" to `node`: a keyed window count, exactly
+/// once, a snapshot every 200 ms, so that the jobs table has a latest
+/// snapshot to show. Its directory is emptied first: a job resumes from
+/// snapshots of its name that an earlier run left.
+fn add_snapshotting_job(node: &Node) {
+    let p = Pipeline::new();
+    p.read_from(Sources::generator(|n| n).rate(500.0))
+        .with_timestamps(|n| *n as i64, Duration::from_millis(10))
+        .grouping_key(|n| n % 8)
+        .window(WindowDefinition::tumbling(Duration::from_millis(100)))
+        .aggregate(agg::count())
+        .write_to(Sinks::noop().0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-snapshots");
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = JobConfig::default()
+        .name("windowed-snapshots")
+        .guarantee(Guarantee::ExactlyOnce)
+        .snapshot_interval(Duration::from_millis(200))
+        .snapshot_dir(dir);
+    node.eddy.submit(p, config).unwrap();
+}
+
 #[test]
 fn dashboard_in_chromium_shows_the_running_job_its_changing_numbers_and_query_results() {
     let began = Instant::now();
     ensure_chromium();
     let modules = ensure_playwright();
     let node = common::node_with_job(300.0);
+    add_snapshotting_job(&node);
     let server = start(node, ServerConfig::bind("127.0.0.1:0".parse().unwrap())).unwrap();
 
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -28,6 +28,13 @@ const number = (text) => Number(String(text).replace(/[^0-9.]/g, ""));
     await row.locator('[data-testid="job-status"]', { hasText: "running" }).waitFor({ timeout: 15000 });
     result.job = "alerts-generator running";
 
+    const guarantee = await row.locator('[data-testid="job-guarantee"]').textContent();
+    if (guarantee !== "none") throw new Error(`alerts-generator's guarantee shows '${guarantee}', expected 'none'`);
+    const snapshotting = page.locator('#jobs tbody tr[data-job="windowed-snapshots"]');
+    await snapshotting.locator('[data-testid="job-guarantee"]', { hasText: "exactly-once" }).waitFor({ timeout: 10000 });
+    await snapshotting.locator('[data-testid="job-snapshot"]', { hasText: "#" }).waitFor({ timeout: 10000 });
+    result.snapshot = await snapshotting.locator('[data-testid="job-snapshot"]').textContent();
+
     const items = row.locator('[data-testid="job-items"]');
     const first = number(await items.textContent());
     await page.waitForTimeout(2500);
