@@ -53,24 +53,40 @@ pub enum JobsCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Suspends a job (needs snapshots; the node says when it cannot).
+    /// Suspends a running job after a final snapshot (a job without
+    /// snapshots just stops, and starts afresh when resumed).
     Suspend {
         /// Job id.
         id: u64,
         #[command(flatten)]
         remote: Remote,
     },
-    /// Resumes a suspended job.
+    /// Resumes a suspended job from its latest snapshot.
     Resume {
         /// Job id.
         id: u64,
         #[command(flatten)]
         remote: Remote,
     },
-    /// Restarts a job from its last snapshot.
+    /// Restarts a running job from its latest snapshot, as after a failure.
     Restart {
         /// Job id.
         id: u64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Exports a snapshot of a running job under a name and prints its path
+    /// on the node; a job started with that file as `restore_from` goes on
+    /// from it (an upgrade).
+    Export {
+        /// Job id.
+        id: u64,
+        /// Name to keep the snapshot under: letters, digits, '-', '_', '.'.
+        #[arg(long)]
+        name: String,
+        /// Cancel the job once the snapshot is durable.
+        #[arg(long)]
+        cancel: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -148,15 +164,16 @@ pub fn run_jobs(command: JobsCommand) -> anyhow::Result<()> {
                 return print_json(&jobs);
             }
             println!(
-                "{:>4}  {:<24} {:<10} {:>10} {:>14} {:>14}",
-                "id", "name", "status", "uptime s", "source out", "sink in"
+                "{:>4}  {:<24} {:<10} {:<14} {:>10} {:>14} {:>14}",
+                "id", "name", "status", "guarantee", "uptime s", "source out", "sink in"
             );
             for j in jobs {
                 println!(
-                    "{:>4}  {:<24} {:<10} {:>10} {:>14} {:>14}",
+                    "{:>4}  {:<24} {:<10} {:<14} {:>10} {:>14} {:>14}",
                     j.id,
                     j.name,
                     j.status,
+                    j.guarantee,
                     j.uptime_ms / 1000,
                     j.source_items_out,
                     j.sink_items_in
@@ -177,6 +194,16 @@ pub fn run_jobs(command: JobsCommand) -> anyhow::Result<()> {
                 s.status,
                 s.uptime_ms / 1000
             );
+            println!("guarantee: {}", s.guarantee);
+            if let Some(snapshots) = &s.snapshots {
+                println!("snapshots: {}", describe_snapshots(snapshots));
+            }
+            if !job.unmatched_state.is_empty() {
+                println!(
+                    "state of stages not in this job (renamed or removed): {}",
+                    job.unmatched_state.join(", ")
+                );
+            }
             if let Some(e) = &job.error {
                 println!("error: {e}");
             }
@@ -202,14 +229,68 @@ pub fn run_jobs(command: JobsCommand) -> anyhow::Result<()> {
         JobsCommand::Suspend { id, remote } => (id, remote, JobAction::Suspend),
         JobsCommand::Resume { id, remote } => (id, remote, JobAction::Resume),
         JobsCommand::Restart { id, remote } => (id, remote, JobAction::Restart),
+        JobsCommand::Export {
+            id,
+            name,
+            cancel,
+            remote,
+        } => {
+            let client = remote.client()?;
+            let exported = if cancel {
+                client.cancel_and_export_snapshot(id, &name)?
+            } else {
+                client.export_snapshot(id, &name)?
+            };
+            if remote.json {
+                return print_json(&exported);
+            }
+            println!(
+                "job {} ('{}'): snapshot '{}' exported to {} (on the node); the job is {}",
+                exported.id, exported.name, exported.snapshot, exported.path, exported.status
+            );
+            return Ok(());
+        }
     };
     let answer = remote.client()?.job_action(id, action)?;
     if remote.json {
-        print_json(&answer)
-    } else {
-        println!("job {id}: {} done", action.as_str());
-        Ok(())
+        return print_json(&answer);
     }
+    if answer.status == action.target_status() {
+        println!("job {id} ('{}'): {}", answer.name, answer.status);
+    } else {
+        // The node stopped waiting (a large final snapshot, say); the
+        // action goes on there.
+        println!(
+            "job {id} ('{}'): {} requested, still {}; `eddy jobs show {id}` tells when it is {}",
+            answer.name,
+            action.as_str(),
+            answer.status,
+            action.target_status()
+        );
+    }
+    Ok(())
+}
+
+/// One line about a job's snapshots: how many, and the latest one's id,
+/// age, duration and size.
+fn describe_snapshots(s: &eddy_client::SnapshotInfo) -> String {
+    let mut line = format!("{} completed", s.completed);
+    if let (Some(id), Some(age_ms), Some(took_ms), Some(bytes), Some(entries)) = (
+        s.last_id,
+        s.last_age_ms,
+        s.last_duration_ms,
+        s.last_bytes,
+        s.last_entries,
+    ) {
+        line.push_str(&format!(
+            "; latest #{id} {:.1} s ago, took {took_ms:.1} ms, {bytes} bytes, {entries} entries",
+            age_ms as f64 / 1000.0
+        ));
+    }
+    if let Some(from) = s.restored_from {
+        line.push_str(&format!("; this run started from #{from}"));
+    }
+    line
 }
 
 /// Runs an `eddy map` command.
@@ -306,7 +387,8 @@ pub struct ServeArgs {
     token: Option<String>,
 }
 
-/// The config file of `eddy serve`.
+/// The config file of `eddy serve`. Unknown fields are errors, so that a
+/// misspelt setting is not silently ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NodeConfig {
@@ -314,6 +396,10 @@ struct NodeConfig {
     bind: Option<SocketAddr>,
     /// Cooperative worker threads.
     workers: Option<usize>,
+    /// Where jobs keep their snapshots, and exported ones go (default:
+    /// `eddy-snapshots` in the system's temporary directory, which a
+    /// reboot may empty).
+    snapshot_dir: Option<PathBuf>,
     /// Jobs to run.
     #[serde(default)]
     jobs: Vec<JobSpec>,
@@ -338,7 +424,11 @@ enum JobSpec {
 fn read_config(path: &PathBuf) -> anyhow::Result<NodeConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read '{}'", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("'{}': {e}", path.display()))
+    parse_config(&text).map_err(|e| anyhow::anyhow!("'{}': {e}", path.display()))
+}
+
+fn parse_config(text: &str) -> Result<NodeConfig, toml::de::Error> {
+    toml::from_str(text)
 }
 
 /// Starts the HTTP API on `node` and blocks until it stops.
@@ -369,13 +459,27 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::ensure!(w > 0, "workers in the config file must be at least 1");
         engine.cooperative_threads = w;
     }
+    if let Some(dir) = config.snapshot_dir {
+        // Created now, so that a directory the node cannot write is an
+        // error at start rather than a failed snapshot minutes later.
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "snapshot_dir '{}' cannot be created; point it at a writable directory",
+                dir.display()
+            )
+        })?;
+        engine.snapshot_dir = dir;
+    }
     let eddy = std::sync::Arc::new(eddy_runtime::Eddy::new(engine));
     let grid = eddy_grid::Grid::new();
     let node = Node::new(eddy.clone(), grid.clone());
-    for spec in config.jobs {
+    for (index, spec) in config.jobs.into_iter().enumerate() {
         match spec {
             JobSpec::FraudDemo { seed, rate, events } => {
-                anyhow::ensure!(rate > 0.0, "rate of a fraud-demo job must be positive");
+                anyhow::ensure!(
+                    rate > 0.0,
+                    "jobs[{index}] (fraud-demo): rate must be positive, e.g. rate = 5000.0"
+                );
                 crate::demo::submit_served(&node, seed, events, Some(rate))?;
             }
         }
@@ -386,4 +490,23 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or(eddy_server::BIND_DEFAULT);
     let token = args.token.or_else(|| std::env::var(TOKEN_ENV).ok());
     serve_node(node, bind, token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_field_is_unknown_then_the_error_names_it() {
+        let config = parse_config("snapshot_dir = \"/var/lib/eddy\"\n").unwrap();
+        assert_eq!(config.snapshot_dir, Some(PathBuf::from("/var/lib/eddy")));
+        let node_level = parse_config("snapshot_directory = \"/x\"\n").unwrap_err();
+        assert!(
+            node_level.to_string().contains("snapshot_directory"),
+            "{node_level}"
+        );
+        let job_level =
+            parse_config("[[jobs]]\nkind = \"fraud-demo\"\nrate = 1.0\nrates = 2.0\n").unwrap_err();
+        assert!(job_level.to_string().contains("rates"), "{job_level}");
+    }
 }
