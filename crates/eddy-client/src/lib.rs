@@ -7,6 +7,15 @@
 //! (the `eddy jobs` and `eddy map` commands, applications). It depends on
 //! no other Eddy crate: only HTTP and JSON cross the boundary.
 //!
+//! # Jobs
+//!
+//! [`Client::jobs`] and [`Client::job`] read a node's jobs with their
+//! guarantee and snapshot statistics; [`Client::suspend_job`],
+//! [`Client::resume_job`], [`Client::restart_job`] and
+//! [`Client::export_snapshot`] drive their lifecycle. An action the job's
+//! status does not allow fails with [`ClientError::Http`] status 409 and
+//! the node's reason.
+//!
 //! # Near cache
 //!
 //! [`Client::near_cache`] keeps the entries of one map that this process
