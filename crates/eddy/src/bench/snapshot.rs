@@ -91,43 +91,55 @@ fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs the sliding window under each guarantee with `events` events.
+/// Runs the sliding window under each guarantee with `events` events,
+/// twice in alternation (none, at-least-once, exactly-once, none, ...) so
+/// that a slow phase of the machine does not favour one; each guarantee
+/// keeps its better run.
 pub fn throughput(events: u64, interval: Duration, workers: usize) -> Vec<GuaranteeRun> {
     let dir = scratch_dir("throughput");
     let eddy = Eddy::new(EddyConfig::with_threads(workers));
-    let mut rows: Vec<GuaranteeRun> = Vec::new();
-    for guarantee in [
+    let guarantees = [
         Guarantee::None,
         Guarantee::AtLeastOnce,
         Guarantee::ExactlyOnce,
-    ] {
-        let config = JobConfig::default()
-            .name(format!("bench-{guarantee}"))
-            .parallelism(workers)
-            .guarantee(guarantee)
-            .snapshot_interval(interval)
-            .snapshot_dir(&dir);
-        let (job, secs) = timed(|| {
-            let job = eddy
-                .submit(sliding_window(events), config)
-                .unwrap_or_else(|e| panic!("benchmark job failed to start: {e}"));
-            if let Err(e) = job.join() {
-                panic!("benchmark job failed: {e}");
+    ];
+    let mut best: Vec<(f64, u64)> = vec![(0.0, 0); guarantees.len()];
+    for round in 0..2 {
+        for (i, guarantee) in guarantees.iter().enumerate() {
+            let config = JobConfig::default()
+                .name(format!("bench-{guarantee}-{round}"))
+                .parallelism(workers)
+                .guarantee(*guarantee)
+                .snapshot_interval(interval)
+                .snapshot_dir(&dir);
+            let (job, secs) = timed(|| {
+                let job = eddy
+                    .submit(sliding_window(events), config)
+                    .unwrap_or_else(|e| panic!("benchmark job failed to start: {e}"));
+                if let Err(e) = job.join() {
+                    panic!("benchmark job failed: {e}");
+                }
+                job
+            });
+            let rate = events as f64 / secs;
+            if rate > best[i].0 {
+                best[i] = (rate, job.snapshot_stats().completed);
             }
-            job
-        });
-        let rate = events as f64 / secs;
-        let base = rows.first().map_or(rate, |r| r.events_per_sec);
-        rows.push(GuaranteeRun {
-            guarantee: guarantee.to_string(),
-            interval_ms: interval.as_millis() as u64,
-            events_per_sec: rate,
-            snapshots: job.snapshot_stats().completed,
-            ratio: rate / base,
-        });
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    rows
+    let base = best[0].0;
+    guarantees
+        .iter()
+        .zip(best)
+        .map(|(g, (rate, snapshots))| GuaranteeRun {
+            guarantee: g.to_string(),
+            interval_ms: interval.as_millis() as u64,
+            events_per_sec: rate,
+            snapshots,
+            ratio: rate / base,
+        })
+        .collect()
 }
 
 /// A job whose rolling aggregate holds `keys` keys once it has seen that
