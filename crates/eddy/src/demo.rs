@@ -6,6 +6,7 @@
 //! parallelism.
 
 use anyhow::Context;
+use eddy_core::Guarantee;
 use eddy_grid::{Grid, Map};
 use eddy_kafka::{KafkaSink, KafkaSource};
 use eddy_pipeline::sources::GeneratorSource;
@@ -61,6 +62,27 @@ pub struct DemoArgs {
     /// "host=127.0.0.1 port=5432 user=postgres dbname=eddy".
     #[arg(long, conflicts_with = "serve")]
     postgres: Option<String>,
+    /// What the detection job promises when it is killed and started again
+    /// with the same --snapshot-dir: none, at-least-once or exactly-once.
+    #[arg(long, default_value = "none", value_parser = Guarantee::parse)]
+    guarantee: Guarantee,
+    /// Where the detection job keeps its snapshots: a run killed before it
+    /// completed resumes from the latest one when started again.
+    #[arg(long)]
+    snapshot_dir: Option<std::path::PathBuf>,
+    /// Time between the detection job's snapshots, in ms (default 10 s).
+    #[arg(long)]
+    snapshot_interval_ms: Option<u64>,
+    /// With --bootstrap: the transactions topic, instead of a fresh one.
+    #[arg(long, requires = "bootstrap")]
+    transactions_topic: Option<String>,
+    /// With --bootstrap: the alerts topic, instead of a fresh one.
+    #[arg(long, requires = "bootstrap")]
+    alerts_topic: Option<String>,
+    /// Read the transactions a run before wrote to --transactions-topic
+    /// instead of producing them (to resume a killed run).
+    #[arg(long, requires = "transactions_topic")]
+    skip_produce: bool,
 }
 
 /// Cards in the generated population.
@@ -773,17 +795,29 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             let run = eddy_runtime::metrics::now_ms();
             KafkaTopics {
                 bootstrap,
-                transactions: format!("eddy-demo-transactions-{run}"),
-                alerts: format!("eddy-demo-alerts-{run}"),
+                transactions: args
+                    .transactions_topic
+                    .unwrap_or_else(|| format!("eddy-demo-transactions-{run}")),
+                alerts: args
+                    .alerts_topic
+                    .unwrap_or_else(|| format!("eddy-demo-alerts-{run}")),
             }
         }),
     };
-    if let Some(kafka) = &input.kafka {
+    if let Some(kafka) = input.kafka.as_ref().filter(|_| !args.skip_produce) {
         produce_to_kafka(&eddy, &input, kafka, args.partitions)?;
     }
     let alerts = build(&p, &grid, input.clone(), None)?;
-    let mut config = JobConfig::default().name("fraud-detection");
+    let mut config = JobConfig::default()
+        .name("fraud-detection")
+        .guarantee(args.guarantee);
     config.parallelism = args.parallelism;
+    if let Some(dir) = args.snapshot_dir {
+        config = config.snapshot_dir(dir);
+    }
+    if let Some(ms) = args.snapshot_interval_ms {
+        config = config.snapshot_interval(Duration::from_millis(ms));
+    }
     let started = Instant::now();
     let job = eddy.submit(p, config).context("submitting the demo job")?;
     let live = std::io::stderr().is_terminal() && !args.json;
