@@ -5,7 +5,14 @@
 //! [`KafkaSink`] implements `eddy_pipeline::Sink`, so a pipeline reads and
 //! writes topics like any other source or sink, and no rdkafka type leaks
 //! into the pipeline API. [`cli`] holds the `eddy produce` and
-//! `eddy consume` functions, [`bench`] the `eddy bench kafka` benchmark.
+//! `eddy consume` functions, [`bench`](mod@bench) the `eddy bench kafka` benchmark.
+//!
+//! In a job that takes snapshots, the source saves its offsets (and its
+//! event-time state) and resumes from them after a restart; the sink makes
+//! at-least-once output durable before each snapshot completes, and under
+//! exactly-once writes each snapshot's output in one Kafka transaction once
+//! the snapshot is durable, recording the commit in
+//! [`COMMIT_MARKER_TOPIC`] so that a restart neither loses nor repeats it.
 //!
 //! ```no_run
 //! use eddy_kafka::{KafkaSink, KafkaSource};
