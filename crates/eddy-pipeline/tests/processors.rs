@@ -34,6 +34,11 @@ fn key_of(e: &(u8, i64)) -> u8 {
     e.0
 }
 
+/// The key of an input event: what the keyed processors save state under.
+fn key_of_event(e: &Ev) -> u8 {
+    e.value.0
+}
+
 fn result(start: i64, end: i64, key: u8, value: i64) -> WindowResult<u8, i64> {
     WindowResult {
         start,
@@ -54,6 +59,7 @@ fn when_watermark_passes_tumbling_window_then_it_is_emitted_before_the_watermark
             None,
         )
     })
+    .partitioned_by(key_of_event)
     .input(vec![
         ev(1, 1, 5),
         ev(3, 1, 6),
@@ -91,6 +97,7 @@ fn when_event_below_watermark_then_it_is_late_and_dropped() {
             })),
         )
     })
+    .partitioned_by(key_of_event)
     .input(vec![
         ev(11, 1, 0),
         TestInput::Watermark(10),
@@ -110,8 +117,8 @@ fn when_event_below_watermark_then_it_is_late_and_dropped() {
             },
         }),
     ]);
-    // Once per harness run (roomy and starved).
-    assert_eq!(late.load(Ordering::Relaxed), 2);
+    // Once per harness run: roomy, starved, restored, rescaled.
+    assert_eq!(late.load(Ordering::Relaxed), 4);
 }
 
 #[test]
@@ -124,6 +131,7 @@ fn when_sliding_window_then_each_event_counts_in_every_window_covering_it() {
             None,
         )
     })
+    .partitioned_by(key_of_event)
     .input(vec![ev(5, 1, 0), ev(15, 1, 0), ev(16, 1, 0)])
     .disregard_order()
     .expect_output(vec![
@@ -163,6 +171,7 @@ fn when_sliding_window_then_each_event_counts_in_every_window_covering_it() {
 #[test]
 fn when_events_within_gap_then_one_session_else_two() {
     TestSupport::verify(|| SessionWindowP::new(10, key_of, agg::count(), None))
+        .partitioned_by(key_of_event)
         .input(vec![
             ev(1, 1, 0),
             ev(8, 1, 0),
@@ -208,6 +217,7 @@ fn when_events_within_gap_then_one_session_else_two() {
 #[test]
 fn when_rolling_aggregate_then_each_event_emits_running_result() {
     TestSupport::verify(|| RollingP::new(key_of, agg::sum_i64(|e: &(u8, i64)| e.1)))
+        .partitioned_by(key_of_event)
         .input(vec![ev(1, 1, 5), ev(2, 2, 1), ev(3, 1, 2)])
         .expect_output(vec![
             TestOutput::Item(Event {
@@ -239,6 +249,7 @@ fn when_key_idle_longer_than_ttl_then_state_evicted_with_on_evict_output() {
             |sum: i64, _k: &u8, _wm: i64| Some(-sum),
         )
     })
+    .partitioned_by(key_of_event)
     .input(vec![
         ev(0, 1, 5),
         ev(50, 1, 5),
@@ -358,6 +369,22 @@ fn reference(
     (out, late)
 }
 
+/// Where a randomised run takes snapshots: each a fraction of the input
+/// and the parallelism to restore at.
+fn restores_strategy() -> impl Strategy<Value = Vec<(f64, usize)>> {
+    prop::collection::vec((0.0f64..=1.0, 1usize..=3), 0..5)
+}
+
+/// The restores of [`restores_strategy`] as harness points: before an
+/// input step, or between the first rounds of completing.
+fn restore_points(restores: &[(f64, usize)], steps: usize) -> Vec<(usize, usize)> {
+    let points = (steps + 4) as f64;
+    restores
+        .iter()
+        .map(|&(at, parallelism)| ((at * points) as usize, parallelism))
+        .collect()
+}
+
 /// Events with timestamps perturbed by up to `disorder_ms` from increasing
 /// order.
 fn events_strategy() -> impl Strategy<Value = (Vec<(i64, u8, i64)>, i64)> {
@@ -382,6 +409,9 @@ fn check_windows(def: WindowDefinition, seed: &Seed) {
     );
 }
 
+/// Checks windows of `def` against the reference over random streams, with
+/// snapshots restored into fresh instances at random points and
+/// parallelisms.
 fn check_windows_with<Op>(def: WindowDefinition, seed: &Seed, op: Op)
 where
     Op: AggregateOperation<(u8, i64), Result = (i64, i64)>,
@@ -396,8 +426,8 @@ where
     );
     runner
         .run(
-            &(events_strategy(), 0i64..40),
-            |((events, _disorder), lag)| {
+            &(events_strategy(), 0i64..40, restores_strategy()),
+            |((events, _disorder), lag, restores)| {
                 let (expected, expected_late) = reference(&events, lag, def);
                 // Feed as the Timestamps transform would: events, then the
                 // watermark each one makes.
@@ -415,6 +445,7 @@ where
                 let late = Arc::new(AtomicU64::new(0));
                 let counter = late.clone();
                 let op = op.clone();
+                let restores = restore_points(&restores, input.len());
                 let output = TestSupport::verify(move || {
                     let counter = counter.clone();
                     let on_late: Option<eddy_pipeline::processors::LateEventFn<(u8, i64)>> =
@@ -423,8 +454,9 @@ where
                         }));
                     window_under_test(def, op.clone(), on_late)
                 })
+                .partitioned_by(key_of_event)
                 .input(input)
-                .run(true);
+                .run_restoring(&restores);
                 let mut actual = BTreeMap::new();
                 for o in output {
                     if let TestOutput::Item(e) = o {
@@ -570,4 +602,190 @@ fn when_early_results_requested_then_open_sessions_emit_partial_results() {
         .unwrap());
     assert_eq!(outbox.items.len(), 1);
     assert!(!outbox.items[0].value.is_early);
+}
+
+/// A proptest runner seeded from `seed`.
+fn seeded_runner(seed: &Seed, cases: u32) -> TestRunner {
+    TestRunner::new_with_rng(
+        Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed.value().to_le_bytes().repeat(4)),
+    )
+}
+
+/// Random keyed input with the watermarks a timestamp assigner would make
+/// (lag 20 ms).
+fn keyed_input(events: &[(i64, u8, i64)]) -> Vec<TestInput<Ev>> {
+    let mut input = Vec::new();
+    let mut top = i64::MIN;
+    for &(ts, k, v) in events {
+        input.push(TestInput::Item(Event { ts, value: (k, v) }));
+        if ts > top {
+            top = ts;
+            input.push(TestInput::Watermark(top - 20));
+        }
+    }
+    input
+}
+
+/// Asserts that the processors `supplier` makes emit the same items with
+/// snapshots restored at random points and parallelisms as without.
+fn check_restores_change_nothing<P, F>(seed: &Seed, supplier: F)
+where
+    P: eddy_core::Processor<In = Ev>,
+    P::Out: std::fmt::Debug + PartialEq,
+    F: Fn() -> P + Clone,
+{
+    seeded_runner(seed, 64)
+        .run(
+            &(events_strategy(), restores_strategy()),
+            |((events, _), restores)| {
+                let input = keyed_input(&events);
+                let restores = restore_points(&restores, input.len());
+                let harness = TestSupport::verify(supplier.clone())
+                    .partitioned_by(key_of_event)
+                    .input(input);
+                let render = |out: Vec<TestOutput<P::Out>>| {
+                    let mut items: Vec<String> = out
+                        .into_iter()
+                        .filter(|o| matches!(o, TestOutput::Item(_)))
+                        .map(|o| format!("{o:?}"))
+                        .collect();
+                    items.sort();
+                    items
+                };
+                prop_assert_eq!(
+                    render(harness.run_restoring(&restores)),
+                    render(harness.run(false))
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+#[test]
+fn when_rolling_aggregate_restored_at_random_points_then_same_results() {
+    let seed = Seed::new("rolling aggregate restored at random points");
+    check_restores_change_nothing(&seed, || {
+        RollingP::new(
+            key_of as KeyFn,
+            agg::sum_i64(|e: &(u8, i64)| e.1).and(agg::count()),
+        )
+    });
+}
+
+#[test]
+fn when_map_stateful_with_ttl_restored_at_random_points_then_same_results_and_evictions() {
+    let seed = Seed::new("map_stateful with TTL restored at random points");
+    check_restores_change_nothing(&seed, || {
+        MapStatefulP::new(
+            key_of as KeyFn,
+            Some(30),
+            || (0i64, 0u32),
+            |state: &mut (i64, u32), k: &u8, e: (u8, i64)| {
+                state.0 += e.1;
+                state.1 += 1;
+                (state.1 % 3 == 0).then_some((*k, state.0))
+            },
+            // The eviction result carries the watermark: restored expiry
+            // times must evict at the same watermark as the original.
+            |state: (i64, u32), k: &u8, wm: i64| Some((*k, state.0 * 1000 + wm)),
+        )
+    });
+}
+
+#[test]
+fn when_batch_aggregate_restored_while_emitting_then_each_key_once() {
+    use eddy_pipeline::processors::keyed::GroupAggregateP;
+    TestSupport::verify(|| GroupAggregateP::new(key_of as KeyFn, agg::count()))
+        .partitioned_by(key_of_event)
+        .input((0..40).map(|i| ev(i, (i % 7) as u8, 0)).collect())
+        .disregard_order()
+        .expect_output(
+            (0..7u8)
+                .map(|k| {
+                    TestOutput::Item(Event::untimed((
+                        k,
+                        (0..40).filter(|i| i % 7 == i64::from(k)).count() as i64,
+                    )))
+                })
+                .collect(),
+        );
+}
+
+/// A hash join's input: stream items `(key, value)` on the left, side items
+/// `(key, name)` on the right.
+type JoinIn = Event<Either<(u8, i64), (u8, String)>>;
+
+fn join_under_test() -> impl eddy_core::Processor<In = JoinIn, Out = Event<(String, i64)>> {
+    HashJoinP::new(
+        |m: &(u8, i64)| m.0,
+        |s: &(u8, String)| s.0,
+        |m: (u8, i64), s: Option<&(u8, String)>| s.map(|s| (s.1.clone(), m.1)),
+    )
+}
+
+/// Feeds `items` to input `ordinal` of `p` at once; returns the output.
+fn feed<P: eddy_core::Processor>(p: &mut P, ordinal: usize, items: Vec<P::In>) -> Vec<P::Out> {
+    let mut outbox = eddy_core::VecOutbox::with_capacity(1000);
+    let mut inbox = eddy_core::Inbox::from_vec(items);
+    p.process(ordinal, &mut inbox, &mut outbox).unwrap();
+    assert!(inbox.is_empty(), "a roomy outbox takes all input");
+    outbox.items
+}
+
+#[test]
+fn when_hash_join_restored_at_another_parallelism_then_every_instance_has_the_side_table() {
+    use eddy_core::snapshot::{read_entries, SnapshotWriter, BROADCAST};
+    use eddy_core::{Processor, ProcessorContext};
+    let start = |instance: usize, parallelism: usize| {
+        let mut p = join_under_test();
+        let mut ctx = ProcessorContext::standalone("join");
+        ctx.instance = instance;
+        ctx.parallelism = parallelism;
+        p.init(&ctx).unwrap();
+        p
+    };
+    let side: Vec<JoinIn> = (0..10u8)
+        .map(|k| Event::untimed(Either::Right((k, format!("name-{k}")))))
+        .collect();
+    // Two instances read the whole side input (a broadcast edge).
+    let mut old: Vec<_> = (0..2).map(|i| start(i, 2)).collect();
+    let mut parts = Vec::new();
+    for p in &mut old {
+        feed(p, 0, side.clone());
+        let mut w = SnapshotWriter::new();
+        p.save_to_snapshot(1, &mut w).unwrap();
+        parts.push(w.take().0);
+    }
+    // Only one instance saves the table, so that it is restored once.
+    assert!(parts[1].is_empty());
+    for parallelism in [1, 3] {
+        for instance in 0..parallelism {
+            let mut p = start(instance, parallelism);
+            for part in &parts {
+                for entry in read_entries(part) {
+                    let entry = entry.unwrap();
+                    assert_eq!(entry.partition, BROADCAST);
+                    p.restore_from_snapshot(entry).unwrap();
+                }
+            }
+            p.finish_snapshot_restore().unwrap();
+            let stream: Vec<JoinIn> = (0..12u8)
+                .map(|k| Event::untimed(Either::Left((k, i64::from(k)))))
+                .collect();
+            let out: Vec<_> = feed(&mut p, 1, stream)
+                .into_iter()
+                .map(|e| e.value)
+                .collect();
+            let expected: Vec<(String, i64)> = (0..10u8)
+                .map(|k| (format!("name-{k}"), i64::from(k)))
+                .collect();
+            assert_eq!(out, expected, "instance {instance} of {parallelism}");
+        }
+    }
 }

@@ -2,9 +2,14 @@
 //! builds (only `dev-dependencies` use it).
 //!
 //! * [`TestSupport`]: the processor harness. It feeds a processor its input
-//!   and checks the output twice: once with a roomy outbox, and once with a
+//!   and checks the output several times: with a roomy outbox; with a
 //!   one-slot outbox that is also full on every other call, so that every
-//!   backpressure path runs. It asserts that each call with room made
+//!   backpressure path runs; and with a snapshot before every input step (and
+//!   between the first rounds of unfinished `complete` calls) restored into
+//!   fresh instances, as after a failure. With [`partitioned_by`](TestSupport::partitioned_by)
+//!   the restores also change the parallelism: input items go to the
+//!   instance owning their key's partition, and keyed snapshot entries to
+//!   the instance owning theirs. It asserts that each call with room made
 //!   progress.
 //! * [`Seed`]: seeds for randomised tests, printed when a test fails.
 //! * [`assert_same_items`]: golden-output comparison regardless of order.
@@ -32,8 +37,11 @@
 //!     .expect_output(vec![TestOutput::Item(2), TestOutput::Watermark(5), TestOutput::Item(4)]);
 //! ```
 
+use eddy_core::partition::owner_of_partition;
+use eddy_core::snapshot::{partition_of, read_entries, SnapshotWriter, BROADCAST};
 use eddy_core::{Inbox, Processor, ProcessorContext, VecOutbox, Watermark};
 use std::fmt::Debug;
+use std::hash::Hash;
 
 /// One step of a processor's input.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,11 +66,26 @@ pub enum TestOutput<T> {
 /// small inputs of unit tests.
 const CALLS_PER_STEP_MAX: usize = 1_000_000;
 
+/// The parallelisms a restoring run with keyed input cycles through, one
+/// per restore: up, down and back to one instance, so that keyed state
+/// both splits and merges.
+const RESCALE_CYCLE: [usize; 3] = [2, 3, 1];
+
+/// How many rounds of unfinished `complete` calls [`TestSupport::expect_output`]
+/// restores after: enough to catch output held back while completing,
+/// bounded so that a processor with much to emit at the end stays quick.
+const COMPLETE_ROUNDS_RESTORED: usize = 8;
+
+/// The partition of an input item, for routing it to its instance.
+type PartitionFn<T> = Box<dyn Fn(&T) -> u32>;
+
 /// The processor harness; see the crate docs.
 pub struct TestSupport<P: Processor, F> {
     supplier: F,
     input: Vec<TestInput<<P as Processor>::In>>,
     disregard_order: bool,
+    snapshots: bool,
+    partition: Option<PartitionFn<P::In>>,
 }
 
 impl<P, F> TestSupport<P, F>
@@ -72,12 +95,15 @@ where
     P::Out: Debug + PartialEq,
     F: Fn() -> P,
 {
-    /// A harness for processors made by `supplier` (a fresh one per run).
+    /// A harness for processors made by `supplier` (a fresh one per run,
+    /// and per restore).
     pub fn verify(supplier: F) -> Self {
         TestSupport {
             supplier,
             input: Vec::new(),
             disregard_order: false,
+            snapshots: true,
+            partition: None,
         }
     }
 
@@ -94,26 +120,54 @@ where
         self
     }
 
-    /// Runs the processor with a roomy and with a starved outbox and asserts
-    /// that both outputs equal `expected`.
+    /// Skips the runs with snapshots, for a processor whose output depends
+    /// on the wall clock or that keeps no state across a restore on purpose.
+    pub fn without_snapshots(mut self) -> Self {
+        self.snapshots = false;
+        self
+    }
+
+    /// The processor is keyed by `key` (the grouping key its state is
+    /// saved under): the restoring runs then also change the parallelism,
+    /// routing each item to the instance that owns its key.
+    pub fn partitioned_by<K: Hash>(mut self, key: impl Fn(&P::In) -> K + 'static) -> Self {
+        self.partition = Some(Box::new(move |item| partition_of(&key(item))));
+        self
+    }
+
+    /// Runs the processor with a roomy and with a starved outbox, with a
+    /// snapshot and restore after every step (and at other parallelisms
+    /// when partitioned), and asserts that every output equals `expected`.
+    /// Runs at several instances compare items as multisets.
     pub fn expect_output(self, expected: Vec<TestOutput<P::Out>>) {
-        for starved in [false, true] {
-            let actual = self.run(starved);
-            let mode = if starved {
-                "one-slot outbox, full every other call"
-            } else {
-                "roomy outbox"
-            };
-            if self.disregard_order {
-                let items = |v: &[TestOutput<P::Out>]| -> Vec<String> {
-                    let mut s: Vec<String> = v
-                        .iter()
-                        .filter(|o| matches!(o, TestOutput::Item(_)))
-                        .map(|o| format!("{o:?}"))
-                        .collect();
-                    s.sort();
-                    s
-                };
+        let points = self.input.len() + COMPLETE_ROUNDS_RESTORED;
+        let every_step = |parallelism: &dyn Fn(usize) -> usize| -> Vec<(usize, usize)> {
+            (0..=points).map(|i| (i, parallelism(i))).collect()
+        };
+        let mut runs: Vec<(&str, Vec<TestOutput<P::Out>>, bool)> = vec![
+            ("roomy outbox", self.run(false), false),
+            (
+                "one-slot outbox, full every other call",
+                self.run(true),
+                false,
+            ),
+        ];
+        if self.snapshots {
+            runs.push((
+                "restored into a fresh instance after every step",
+                self.run_restoring(&every_step(&|_| 1)),
+                false,
+            ));
+            if self.partition.is_some() {
+                runs.push((
+                    "restored at another parallelism after every step",
+                    self.run_restoring(&every_step(&|i| RESCALE_CYCLE[i % RESCALE_CYCLE.len()])),
+                    true,
+                ));
+            }
+        }
+        for (mode, actual, several_instances) in runs {
+            if self.disregard_order || several_instances {
                 assert_eq!(items(&actual), items(&expected), "output differs ({mode})");
             } else {
                 assert_eq!(actual, expected, "output differs ({mode})");
@@ -123,18 +177,49 @@ where
 
     /// Runs the processor over the input and returns its output.
     pub fn run(&self, starved: bool) -> Vec<TestOutput<P::Out>> {
-        let mut p = (self.supplier)();
-        p.init(&ProcessorContext::standalone("under-test"))
-            .expect("init failed");
+        self.run_with(starved, &[])
+    }
+
+    /// Runs the processor with a starved outbox and, before each input step
+    /// `i` named in `restores` as `(i, parallelism)`, saves the state of
+    /// every instance, closes them and restores the state into
+    /// `parallelism` fresh ones, which take the rest of the input. Point
+    /// `input.len()` is before completing, and `input.len() + k` after the
+    /// `k`-th round of `complete` calls that did not finish. Returns the
+    /// output of all instances in the order emitted.
+    ///
+    /// # Panics
+    /// When a parallelism above 1 is asked of a harness that is not
+    /// [`partitioned_by`](TestSupport::partitioned_by) a key, and when the
+    /// processor fails.
+    pub fn run_restoring(&self, restores: &[(usize, usize)]) -> Vec<TestOutput<P::Out>> {
+        assert!(
+            self.partition.is_some() || restores.iter().all(|(_, n)| *n == 1),
+            "the harness runs several instances only when partitioned_by a key"
+        );
+        self.run_with(true, restores)
+    }
+
+    fn run_with(&self, starved: bool, restores: &[(usize, usize)]) -> Vec<TestOutput<P::Out>> {
+        let mut instances = vec![self.fresh(0, 1)];
         let mut h = Harness {
             outbox: VecOutbox::with_capacity(if starved { 1 } else { 1 << 20 }),
             output: Vec::new(),
             starved,
-            calls: 0,
+            calls: vec![0],
+            snapshot_id: 0,
         };
-        for step in &self.input {
-            match step {
-                TestInput::Item(item) => {
+        let restore_at = |point: usize| restores.iter().find(|(i, _)| *i == point).map(|r| r.1);
+        for step in 0..=self.input.len() {
+            if let Some(n) = restore_at(step) {
+                instances = self.restore(&mut h, instances, n);
+            }
+            match self.input.get(step) {
+                Some(TestInput::Item(item)) => {
+                    let owner = match &self.partition {
+                        Some(partition) => owner_of_partition(partition(item), instances.len()),
+                        None => 0,
+                    };
                     let mut inbox = Inbox::from_vec(vec![item.clone()]);
                     h.until_done(
                         "process",
@@ -144,41 +229,127 @@ where
                                 .expect("process failed");
                             (inbox.is_empty(), inbox.len() != before)
                         },
-                        &mut p,
+                        owner,
+                        &mut instances[owner],
                     );
                 }
-                TestInput::Watermark(w) => {
-                    h.until_done(
-                        "try_process_watermark",
-                        |h, p: &mut P| {
-                            let done = p
-                                .try_process_watermark(Watermark(*w), &mut h.outbox)
-                                .expect("try_process_watermark failed");
-                            (done, done)
-                        },
-                        &mut p,
-                    );
+                Some(TestInput::Watermark(w)) => {
+                    for (i, p) in instances.iter_mut().enumerate() {
+                        h.until_done(
+                            "try_process_watermark",
+                            |h, p: &mut P| {
+                                let done = p
+                                    .try_process_watermark(Watermark(*w), &mut h.outbox)
+                                    .expect("try_process_watermark failed");
+                                (done, done)
+                            },
+                            i,
+                            p,
+                        );
+                    }
                 }
+                None => {}
             }
         }
-        h.until_done(
-            "complete",
-            |h, p: &mut P| {
-                let done = p.complete(&mut h.outbox).expect("complete failed");
-                (done, done)
-            },
-            &mut p,
-        );
-        p.close().expect("close failed");
+        let mut done = vec![false; instances.len()];
+        for round in 1.. {
+            assert!(
+                round <= CALLS_PER_STEP_MAX,
+                "complete did not finish within {CALLS_PER_STEP_MAX} calls"
+            );
+            for (i, (p, done)) in instances.iter_mut().zip(done.iter_mut()).enumerate() {
+                if !*done {
+                    *done = h.call_once("complete", i, p, |h, p: &mut P| {
+                        let done = p.complete(&mut h.outbox).expect("complete failed");
+                        (done, done)
+                    });
+                }
+            }
+            if done.iter().all(|d| *d) {
+                break;
+            }
+            // Mid-completion is where a processor holds the most output
+            // back: the points after the input count the unfinished rounds.
+            if let Some(n) = restore_at(self.input.len() + round) {
+                instances = self.restore(&mut h, instances, n);
+                done = vec![false; n];
+            }
+        }
+        for mut p in instances {
+            p.close().expect("close failed");
+        }
         h.output
     }
+
+    /// A fresh instance `instance` of `parallelism`, initialized.
+    fn fresh(&self, instance: usize, parallelism: usize) -> P {
+        let mut p = (self.supplier)();
+        let mut ctx = ProcessorContext::standalone("under-test");
+        ctx.instance = instance;
+        ctx.parallelism = parallelism;
+        p.init(&ctx).expect("init failed");
+        p
+    }
+
+    /// Saves every instance's state, closes them, and restores the state
+    /// into `parallelism` fresh instances, as the runtime does after a
+    /// failure: keyed entries to the owner of their partition, broadcast
+    /// entries to all; then the snapshot's commit.
+    fn restore(&self, h: &mut Harness<P::Out>, old: Vec<P>, parallelism: usize) -> Vec<P> {
+        h.snapshot_id += 1;
+        h.calls = vec![0; parallelism];
+        let id = h.snapshot_id;
+        let mut parts = Vec::with_capacity(old.len());
+        for mut p in old {
+            let mut writer = SnapshotWriter::new();
+            p.save_to_snapshot(id, &mut writer)
+                .expect("save_to_snapshot failed");
+            p.close().expect("close failed");
+            parts.push(writer.take().0);
+        }
+        (0..parallelism)
+            .map(|instance| {
+                let mut p = self.fresh(instance, parallelism);
+                for part in &parts {
+                    for entry in read_entries(part) {
+                        let entry = entry.expect("the harness's snapshot is whole");
+                        if entry.partition == BROADCAST
+                            || owner_of_partition(entry.partition, parallelism) == instance
+                        {
+                            p.restore_from_snapshot(entry)
+                                .expect("restore_from_snapshot failed");
+                        }
+                    }
+                }
+                p.finish_snapshot_restore()
+                    .expect("finish_snapshot_restore failed");
+                p.snapshot_commit_finish(id)
+                    .expect("snapshot_commit_finish failed");
+                p
+            })
+            .collect()
+    }
+}
+
+/// The items of an output, rendered and sorted.
+fn items<T: Debug>(output: &[TestOutput<T>]) -> Vec<String> {
+    let mut s: Vec<String> = output
+        .iter()
+        .filter(|o| matches!(o, TestOutput::Item(_)))
+        .map(|o| format!("{o:?}"))
+        .collect();
+    s.sort();
+    s
 }
 
 struct Harness<T> {
     outbox: VecOutbox<T>,
     output: Vec<TestOutput<T>>,
     starved: bool,
-    calls: usize,
+    /// Calls made to each instance: a starved outbox is full on every
+    /// other call of the same instance.
+    calls: Vec<usize>,
+    snapshot_id: u64,
 }
 
 impl<T> Harness<T> {
@@ -188,30 +359,44 @@ impl<T> Harness<T> {
         &mut self,
         what: &str,
         mut call: impl FnMut(&mut Self, &mut P) -> (bool, bool),
+        instance: usize,
         p: &mut P,
     ) {
         for _ in 0..CALLS_PER_STEP_MAX {
-            self.calls += 1;
-            let full = self.starved && self.calls % 2 == 0;
-            self.outbox.set_capacity(if full {
-                0
-            } else if self.starved {
-                1
-            } else {
-                1 << 20
-            });
-            let (done, progressed) = call(self, p);
-            let emitted = !self.outbox.is_empty() || !self.outbox.watermarks.is_empty();
-            assert!(
-                full || done || progressed || emitted,
-                "{what} made no progress although its outbox had room"
-            );
-            self.drain();
-            if done {
+            if self.call_once(what, instance, p, &mut call) {
                 return;
             }
         }
         panic!("{what} did not finish within {CALLS_PER_STEP_MAX} calls");
+    }
+
+    /// Makes one call (with a full outbox on every other call when
+    /// starved), drains the outbox, asserts progress, and says whether the
+    /// call reported done.
+    fn call_once<P>(
+        &mut self,
+        what: &str,
+        instance: usize,
+        p: &mut P,
+        mut call: impl FnMut(&mut Self, &mut P) -> (bool, bool),
+    ) -> bool {
+        self.calls[instance] += 1;
+        let full = self.starved && self.calls[instance] % 2 == 0;
+        self.outbox.set_capacity(if full {
+            0
+        } else if self.starved {
+            1
+        } else {
+            1 << 20
+        });
+        let (done, progressed) = call(self, p);
+        let emitted = !self.outbox.is_empty() || !self.outbox.watermarks.is_empty();
+        assert!(
+            full || done || progressed || emitted,
+            "{what} made no progress although its outbox had room"
+        );
+        self.drain();
+        done
     }
 
     fn drain(&mut self) {
