@@ -752,3 +752,52 @@ impl<T: Clone + Send + 'static> Processor for PassThrough<T> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::ItemsP;
+    use eddy_testkit::{TestOutput, TestSupport};
+    use std::sync::Arc;
+
+    #[test]
+    fn when_flat_map_output_held_back_at_snapshots_then_restored_instances_emit_it_once() {
+        let chain = Then(Identity, FlatMap::new(|n: u32| (0..n).map(move |i| (n, i))));
+        let expected = (0..8u32)
+            .flat_map(|n| (0..n).map(move |i| TestOutput::Item(Event::untimed((n, i)))))
+            .collect();
+        TestSupport::verify(move || {
+            Fused::new(ItemsP::new(Arc::new((0..8).collect())), chain.clone())
+        })
+        .expect_output(expected);
+    }
+
+    #[test]
+    fn when_timestamps_restored_then_watermarks_resume_from_the_highest_timestamp() {
+        let chain = Timestamps::new(|n: &i64| *n * 10, EventTimePolicy::lag(Duration::ZERO));
+        // The first item is the latest: a restored assigner that forgot it
+        // would make watermarks from the lower ones that follow.
+        let items: Vec<i64> = std::iter::once(100).chain(0..10).collect();
+        let expected = items.clone();
+        let out = TestSupport::verify(move || {
+            Fused::new(ItemsP::new(Arc::new(items.clone())), chain.clone())
+        })
+        .run_restoring(&(1..20).map(|round| (round, 1)).collect::<Vec<_>>());
+        let mut emitted = Vec::new();
+        let mut watermarks = Vec::new();
+        for o in out {
+            match o {
+                TestOutput::Item(e) => emitted.push(e.value),
+                TestOutput::Watermark(w) => watermarks.push(w),
+            }
+        }
+        assert_eq!(emitted, expected);
+        // A restore emits the watermark reached again (the consumers'
+        // restored inputs start without one), never a lower one.
+        assert!(
+            watermarks.windows(2).all(|w| w[0] <= w[1]),
+            "{watermarks:?}"
+        );
+        assert_eq!(watermarks.first(), Some(&1000));
+    }
+}
