@@ -1,58 +1,188 @@
-//! Golden end-to-end tests: every kind of stage in one set of pipelines, run
-//! at parallelism 1 and 4; the outputs must be equal regardless of order.
+//! Golden end-to-end tests: every kind of stage in one set of pipelines,
+//! run at parallelism 1 and 4, again exactly-once with snapshots every few
+//! milliseconds and forced restarts, and again exported half-way and
+//! restored at another parallelism; the outputs must be equal regardless of
+//! order. An exactly-once file sink, restarted, writes each line once.
 
-use eddy_core::State;
+use eddy_core::{EddyError, Guarantee, State};
+use eddy_pipeline::sources::GeneratorSource;
+use eddy_pipeline::stage::SourceStage;
 use eddy_pipeline::{agg, AggregateOperation, Pipeline, Sinks, Sources, WindowDefinition};
-use eddy_runtime::{Eddy, EddyConfig, JobConfig};
+use eddy_runtime::{Eddy, EddyConfig, Job, JobConfig, JobStatus};
 use eddy_testkit::assert_same_items;
 use std::fmt::Debug;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// A card transaction: (card, amount, event time ms).
 type Txn = (u32, i64, i64);
 
-/// Deterministic transactions, slightly out of order (within 30 ms).
-fn transactions(n: u64) -> Vec<Txn> {
-    (0..n)
-        .map(|i| {
-            let jitter = ((i * 7919) % 4) as i64 * 10;
-            (
-                (i % 50) as u32,
-                ((i * 7919) % 1000) as i64,
-                i as i64 * 5 - jitter,
-            )
-        })
-        .collect()
+/// Transaction `i` of a deterministic stream, slightly out of order
+/// (within 30 ms).
+fn txn(i: u64) -> Txn {
+    let jitter = ((i * 7919) % 4) as i64 * 10;
+    (
+        (i % 50) as u32,
+        ((i * 7919) % 1000) as i64,
+        i as i64 * 5 - jitter,
+    )
 }
 
-/// Runs the pipeline `build` makes at parallelism 1 and 4 and checks that
-/// the outputs are equal; returns them.
+/// The first `n` transactions.
+fn transactions(n: u64) -> Vec<Txn> {
+    (0..n).map(txn).collect()
+}
+
+/// How fast the sources of a run emit.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    /// As fast as they can.
+    Full,
+    /// Spread over about this long, so that snapshots and restarts fall in
+    /// the middle of the run.
+    Over(Duration),
+}
+
+/// A stage reading the first `n` transactions at `pace`, on one instance
+/// (so that each key's transactions keep their order, which rolling and
+/// stateful results depend on).
+fn read_txns(p: &Pipeline, n: u64, pace: Pace) -> SourceStage<GeneratorSource<fn(u64) -> Txn>> {
+    p.read_from(numbers(txn as fn(u64) -> Txn, n, pace))
+        .set_local_parallelism(1)
+}
+
+/// A generator of `f(0..n)` at `pace`.
+fn numbers<T, F>(f: F, n: u64, pace: Pace) -> GeneratorSource<F>
+where
+    T: Clone + Send + 'static,
+    F: Fn(u64) -> T + Clone + Send + Sync + 'static,
+{
+    let source = Sources::generator(f).limit(n);
+    match pace {
+        Pace::Full => source,
+        Pace::Over(d) => source.rate(n as f64 / d.as_secs_f64()),
+    }
+}
+
+/// How long a paced run lasts: long enough for dozens of snapshots at
+/// [`SNAPSHOT_INTERVAL`], short enough to keep the suite quick.
+const PACED_RUN: Duration = Duration::from_millis(300);
+
+/// Time between snapshots in the runs with snapshots.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(5);
+
+/// A fresh snapshot directory for one golden run.
+fn snapshot_dir(what: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name: String = what
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("golden-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Waits until `job` has completed `count` snapshots in all; false if it
+/// stopped first.
+fn snapshots_done(job: &Job, count: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while job.snapshot_stats().completed < count {
+        if job.status() != JobStatus::Running {
+            return false;
+        }
+        assert!(Instant::now() < deadline, "no snapshot completed in time");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// Runs the pipeline `build` makes, at parallelism 1 and 4; exactly-once
+/// with snapshots and two forced restarts; and exported half-way (the job
+/// stops) and restored at another parallelism. Checks that every run's
+/// output equals the first; returns it.
 fn golden<T, F>(what: &str, build: F) -> Vec<T>
 where
     T: Clone + Debug + State,
-    F: Fn(&Pipeline, eddy_pipeline::sinks::CollectSink<T>),
+    F: Fn(&Pipeline, Pace, eddy_pipeline::sinks::CollectSink<T>),
 {
     let eddy = Eddy::new(EddyConfig::with_threads(2));
-    let mut outputs = Vec::new();
-    for parallelism in [1, 4] {
+    let dir = snapshot_dir(what);
+    let submit = |config: JobConfig, pace: Pace| {
         let p = Pipeline::new();
         let (sink, out) = Sinks::collect();
-        build(&p, sink);
-        eddy.submit(p, JobConfig::default().parallelism(parallelism))
-            .unwrap()
-            .join()
-            .unwrap();
+        build(&p, pace, sink);
+        (eddy.submit(p, config).unwrap(), out)
+    };
+    let exactly_once = |name: &str, parallelism: usize| {
+        JobConfig::default()
+            .name(format!("{what}-{name}"))
+            .parallelism(parallelism)
+            .guarantee(Guarantee::ExactlyOnce)
+            .snapshot_interval(SNAPSHOT_INTERVAL)
+            .snapshot_dir(&dir)
+    };
+
+    let mut outputs = Vec::new();
+    for parallelism in [1, 4] {
+        let (job, out) = submit(JobConfig::default().parallelism(parallelism), Pace::Full);
+        job.join().unwrap();
         outputs.push(out.take());
     }
-    assert!(!outputs[0].is_empty(), "{what}: no output");
-    assert_same_items(&outputs[1], &outputs[0], what);
-    outputs.swap_remove(0)
+    let expected = outputs.swap_remove(0);
+    assert!(!expected.is_empty(), "{what}: no output");
+    assert_same_items(&outputs[0], &expected, &format!("{what} at parallelism 4"));
+
+    let (job, out) = submit(exactly_once("restarted", 4), Pace::Over(PACED_RUN));
+    let mut restarts = 0;
+    for after in [2, 6] {
+        if snapshots_done(&job, after) {
+            job.restart();
+            restarts += 1;
+        }
+    }
+    job.join().unwrap();
+    assert!(restarts > 0, "{what}: the job ended before a restart");
+    assert!(job.snapshot_stats().restored_from.is_some());
+    assert_same_items(
+        &out.take(),
+        &expected,
+        &format!("{what} exactly-once with {restarts} forced restarts"),
+    );
+
+    let (job, first) = submit(exactly_once("exported", 2), Pace::Over(PACED_RUN));
+    assert!(
+        snapshots_done(&job, 2),
+        "{what}: the job ended before its export"
+    );
+    let exported = job.cancel_and_export_snapshot("half-way").unwrap();
+    assert!(matches!(job.join(), Err(EddyError::Cancelled)));
+    let (job, second) = submit(
+        exactly_once("restored", 3).restore_from(&exported),
+        Pace::Full,
+    );
+    job.join().unwrap();
+    assert!(
+        job.unmatched_state().is_empty(),
+        "{what}: state of every stage restored"
+    );
+    let mut both = first.take();
+    both.extend(second.take());
+    assert_same_items(
+        &both,
+        &expected,
+        &format!("{what} exported at parallelism 2 and restored at 3"),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    expected
 }
 
 #[test]
-fn when_tumbling_sum_at_two_parallelisms_then_same_windows_as_computed_directly() {
-    let out = golden("tumbling sum", |p, sink| {
-        p.read_from(Sources::items(transactions(20_000)))
+fn when_tumbling_sum_rescaled_restarted_and_restored_then_same_windows_as_computed_directly() {
+    let out = golden("tumbling sum", |p, pace, sink| {
+        read_txns(p, 20_000, pace)
             .with_timestamps(|t| t.2, Duration::from_millis(50))
             .grouping_key(|t| t.0)
             .window(WindowDefinition::tumbling(Duration::from_secs(1)))
@@ -72,9 +202,9 @@ fn when_tumbling_sum_at_two_parallelisms_then_same_windows_as_computed_directly(
 }
 
 #[test]
-fn when_sliding_and_session_windows_at_two_parallelisms_then_same_results() {
-    golden("sliding count and average", |p, sink| {
-        p.read_from(Sources::items(transactions(10_000)))
+fn when_sliding_and_session_windows_rescaled_restarted_and_restored_then_same_results() {
+    golden("sliding count and average", |p, pace, sink| {
+        read_txns(p, 10_000, pace)
             .with_timestamps(|t| t.2, Duration::from_millis(50))
             .grouping_key(|t| t.0 % 7)
             .window(WindowDefinition::sliding(
@@ -84,8 +214,8 @@ fn when_sliding_and_session_windows_at_two_parallelisms_then_same_results() {
             .aggregate(agg::count().and(agg::max(|t: &Txn| t.1)))
             .write_to(sink);
     });
-    golden("sessions", |p, sink| {
-        p.read_from(Sources::items(transactions(5_000)))
+    golden("sessions", |p, pace, sink| {
+        read_txns(p, 5_000, pace)
             .filter(|t| t.1 % 3 != 0)
             .with_timestamps(|t| t.2, Duration::from_millis(50))
             .grouping_key(|t| t.0)
@@ -96,15 +226,15 @@ fn when_sliding_and_session_windows_at_two_parallelisms_then_same_results() {
 }
 
 #[test]
-fn when_keyed_state_at_two_parallelisms_then_same_results() {
-    golden("rolling max", |p, sink| {
-        p.read_from(Sources::items(transactions(5_000)))
+fn when_keyed_state_rescaled_restarted_and_restored_then_same_results() {
+    golden("rolling max", |p, pace, sink| {
+        read_txns(p, 5_000, pace)
             .grouping_key(|t| t.0)
             .rolling_aggregate(agg::max(|t: &Txn| t.1))
             .write_to(sink);
     });
-    golden("map_stateful with TTL", |p, sink| {
-        p.read_from(Sources::items(transactions(5_000)))
+    golden("map_stateful with TTL", |p, pace, sink| {
+        read_txns(p, 5_000, pace)
             .with_timestamps(|t| t.2, Duration::from_millis(50))
             .filter(|t| t.0 < 5 || t.2 < 3000)
             .grouping_key(|t| t.0)
@@ -120,8 +250,8 @@ fn when_keyed_state_at_two_parallelisms_then_same_results() {
             )
             .write_to(sink);
     });
-    golden("batch aggregate", |p, sink| {
-        p.read_from(Sources::items(transactions(5_000)))
+    golden("batch aggregate", |p, pace, sink| {
+        read_txns(p, 5_000, pace)
             .grouping_key(|t| t.0 % 3)
             .aggregate(agg::count().and(agg::top_n(3, |t: &Txn| t.1)))
             .write_to(sink);
@@ -129,12 +259,12 @@ fn when_keyed_state_at_two_parallelisms_then_same_results() {
 }
 
 #[test]
-fn when_joins_at_two_parallelisms_then_same_results() {
-    golden("hash join", |p, sink| {
+fn when_joins_rescaled_restarted_and_restored_then_same_results() {
+    golden("hash join", |p, pace, sink| {
         let cards = p.read_from(Sources::items(
             (0..40u32).map(|c| (c, format!("owner-{c}"))).collect(),
         ));
-        p.read_from(Sources::items(transactions(5_000)))
+        read_txns(p, 5_000, pace)
             .hash_join(
                 cards,
                 |t| t.0,
@@ -143,13 +273,12 @@ fn when_joins_at_two_parallelisms_then_same_results() {
             )
             .write_to(sink);
     });
-    golden("windowed co-group and join", |p, sink| {
-        let logins = p
-            .read_from(Sources::items(transactions(2_000)))
+    golden("windowed co-group and join", |p, pace, sink| {
+        let logins = read_txns(p, 2_000, pace)
             .filter(|t| t.1 % 5 == 0)
             .with_timestamps(|t| t.2, Duration::from_millis(50))
             .grouping_key(|t| t.0);
-        p.read_from(Sources::items(transactions(2_000)))
+        read_txns(p, 2_000, pace)
             .with_timestamps(|t| t.2, Duration::from_millis(50))
             .grouping_key(|t| t.0)
             .window(WindowDefinition::tumbling(Duration::from_millis(500)))
@@ -159,10 +288,10 @@ fn when_joins_at_two_parallelisms_then_same_results() {
 }
 
 #[test]
-fn when_stream_shared_and_merged_at_two_parallelisms_then_same_results() {
-    golden("share and merge", |p, sink| {
+fn when_stream_shared_and_merged_rescaled_restarted_and_restored_then_same_results() {
+    golden("share and merge", |p, pace, sink| {
         let shared = p
-            .read_from(Sources::generator(|n| n as i64).limit(20_000))
+            .read_from(numbers(|n| n as i64, 20_000, pace))
             .with_timestamps(|n| *n, Duration::ZERO)
             .share();
         let evens = shared.stream().filter(|n| n % 2 == 0).map(|n| ('e', n));
@@ -174,4 +303,56 @@ fn when_stream_shared_and_merged_at_two_parallelisms_then_same_results() {
             .aggregate(agg::count())
             .write_to(sink);
     });
+}
+
+#[test]
+fn when_file_sink_exactly_once_job_restarted_then_epoch_files_hold_each_line_once() {
+    let dir = snapshot_dir("file sink");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("out.txt");
+    let n = 5_000;
+    let p = Pipeline::new();
+    read_txns(&p, n, Pace::Over(PACED_RUN))
+        .map(|t| format!("{} {} {}", t.0, t.1, t.2))
+        .write_to(Sinks::file(&path));
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let job = eddy
+        .submit(
+            p,
+            JobConfig::default()
+                .name("file-sink")
+                .parallelism(2)
+                .guarantee(Guarantee::ExactlyOnce)
+                .snapshot_interval(SNAPSHOT_INTERVAL)
+                .snapshot_dir(dir.join("snapshots")),
+        )
+        .unwrap();
+    let mut restarts = 0;
+    for after in [2, 6] {
+        if snapshots_done(&job, after) {
+            job.restart();
+            restarts += 1;
+        }
+    }
+    job.join().unwrap();
+    assert!(restarts > 0, "the job ended before a restart");
+    let mut lines = Vec::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".tmp"), "temporary file {name} left");
+        if let Some(epoch) = name.strip_prefix("out.txt.") {
+            assert!(epoch.parse::<u64>().is_ok(), "unexpected file {name}");
+            files += 1;
+            let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+            lines.extend(text.lines().map(String::from));
+        }
+    }
+    assert!(files > 1, "one file per epoch, and the run had several");
+    let expected: Vec<String> = transactions(n)
+        .into_iter()
+        .map(|t| format!("{} {} {}", t.0, t.1, t.2))
+        .collect();
+    assert_same_items(&lines, &expected, "lines of the epoch files");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,7 +13,8 @@
 //! snapshot is durable. The snapshot also holds the epoch's lines, so a job
 //! restored from it finishes the epochs it had not committed: one whose
 //! file is in place was committed and is left alone, any other is written
-//! again and renamed. No epoch is thus published twice or lost.
+//! again and renamed. No epoch is thus published twice or lost. When the
+//! input ends, temporary files left by failed executions are removed.
 
 use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
 use eddy_core::{
@@ -145,6 +146,33 @@ impl<T> FileSinkP<T> {
         self.publish(epoch)
     }
 
+    /// Removes the temporary files of epochs whose snapshot never became
+    /// durable (written by an execution that failed at their barrier): once
+    /// the input ended, no restore can need them.
+    fn remove_stale_temps(&self) -> Result<(), ProcessorError> {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return Ok(());
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!("{}.", name.to_string_lossy());
+        let is_stale = |file: &str| {
+            file.strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(".tmp"))
+                .is_some_and(|epoch| epoch.parse::<u64>().is_ok())
+        };
+        let entries = std::fs::read_dir(dir).map_err(|e| self.io_error(e))?;
+        for entry in entries.flatten() {
+            if is_stale(&entry.file_name().to_string_lossy()) {
+                std::fs::remove_file(entry.path()).map_err(|e| self.io_error(e))?;
+            }
+        }
+        Ok(())
+    }
+
     fn commit_up_to(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
         for e in self.epochs.take_sealed_up_to(snapshot_id) {
             self.commit_epoch(e.epoch, &e.items)?;
@@ -208,6 +236,7 @@ impl<T: Display + Send + 'static> Processor for FileSinkP<T> {
                     self.write_temp(epoch, &rest)?;
                     self.publish(epoch)?;
                 }
+                self.remove_stale_temps()?;
                 self.finished = true;
             }
             return Ok(true);
