@@ -7,6 +7,14 @@
 //! get a partitioned edge so that each key has one owner instance. This
 //! crate builds DAGs; `eddy-runtime` runs them.
 //!
+//! Every stateful stage, source and sink saves its state into the job's
+//! snapshots and restores it, at the same or another parallelism (keyed
+//! state follows its key's partition); under exactly-once the sinks commit
+//! in two phases ([`sinks`]). Hence state is serializable: grouping keys
+//! are [`StateKey`](eddy_core::StateKey), and accumulators, `map_stateful`
+//! state, join side items, windowed join items, `flat_map` output and
+//! collected items are [`State`](eddy_core::State) (serde).
+//!
 //! ```
 //! use eddy_pipeline::{agg, Pipeline, Sinks, Sources, WindowDefinition};
 //! use eddy_runtime::{Eddy, EddyConfig, JobConfig};

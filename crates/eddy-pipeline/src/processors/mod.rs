@@ -1,4 +1,13 @@
 //! The stateful processors behind the pipeline's stages.
+//!
+//! Each saves its state into snapshots as entries keyed by the grouping key
+//! (partition [`partition_of`](eddy_core::snapshot::partition_of) of the key,
+//! the same partition the keyed edge routes the key's items to), so that a
+//! job restored at another parallelism finds every key's state on the
+//! instance that receives its items. What is not keyed (a watermark, a hash
+//! join's table) is saved as broadcast entries. State types are
+//! [`State`](eddy_core::State) for that reason, and keys
+//! [`StateKey`](eddy_core::StateKey).
 
 pub mod join;
 pub mod keyed;

@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// The last epoch each writer committed, by writer id. Touched once per
-/// epoch commit, never per item.
+/// epoch commit, never per item. It keeps one small entry per sink instance
+/// that ever committed, since a snapshot naming that writer may be restored
+/// at any later time.
 fn committed() -> &'static Mutex<hashbrown::HashMap<u64, u64>> {
     static COMMITTED: OnceLock<Mutex<hashbrown::HashMap<u64, u64>>> = OnceLock::new();
     COMMITTED.get_or_init(|| Mutex::new(hashbrown::HashMap::new()))

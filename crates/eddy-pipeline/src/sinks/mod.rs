@@ -5,9 +5,13 @@
 //! epoch, held back and saved into the snapshot at the barrier, and
 //! delivered once the snapshot is durable
 //! ([`Processor::snapshot_commit_finish`]). A restored job delivers the
-//! epochs its snapshot held that were not delivered before, and none twice
-//! ([`epochs`] for the sinks with in-process targets, [`file`] for the
-//! file sink). When the input ends there is no further snapshot to wait
+//! epochs its snapshot held that were not delivered before, and none twice:
+//! the sinks with in-process targets (collect, logger, grid maps) keep a
+//! process-wide record of the last epoch each writer committed (each sink
+//! instance writes under an id of its own, so a job restored twice from one
+//! snapshot does not mistake its new epochs for committed ones; the record
+//! lives as long as the process, like those targets), and the file sink
+//! sees which epoch files are in place ([`mod@file`]). When the input ends there is no further snapshot to wait
 //! for: the sink delivers the rest itself. Under the other guarantees the
 //! sinks write straight through.
 
