@@ -738,6 +738,7 @@ pub fn submit_served(
     seed: u64,
     events: Option<u64>,
     rate: Option<f64>,
+    config: JobConfig,
 ) -> anyhow::Result<eddy_runtime::Job> {
     let histogram = node
         .metrics()
@@ -762,7 +763,7 @@ pub fn submit_served(
     build(&p, &node.grid, input, Some(observe))?;
     node.watch_map(&node.grid.map::<String, AlertRecord>("alerts")?);
     node.eddy
-        .submit(p, JobConfig::default().name("fraud-detection"))
+        .submit(p, config)
         .context("submitting the demo job")
 }
 
@@ -773,7 +774,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let eddy = Arc::new(Eddy::new(EddyConfig::default()));
         let node = eddy_server::Node::new(eddy, Grid::new());
         let rate = args.rate.or(Some(20_000.0));
-        submit_served(&node, args.seed, Some(args.events), rate)?;
+        let config = JobConfig::default().name("fraud-detection");
+        submit_served(&node, args.seed, Some(args.events), rate, config)?;
         return crate::ops_cmd::serve_node(
             node,
             args.bind,

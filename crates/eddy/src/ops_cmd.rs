@@ -3,10 +3,12 @@
 
 use anyhow::Context;
 use eddy_client::{Client, JobAction};
+use eddy_runtime::{Guarantee, JobConfig};
 use eddy_server::{Node, ServerConfig, TOKEN_ENV};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where a command finds its node.
 #[derive(clap::Args, Debug)]
@@ -418,7 +420,39 @@ enum JobSpec {
         rate: f64,
         /// Stop after this many transactions (default: run until cancelled).
         events: Option<u64>,
+        /// `none` (default), `at-least-once` or `exactly-once`.
+        #[serde(default, deserialize_with = "guarantee")]
+        guarantee: Guarantee,
+        /// Time between snapshots (default: the engine's, 10 s).
+        snapshot_interval_ms: Option<u64>,
     },
+}
+
+fn guarantee<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Guarantee, D::Error> {
+    let text = String::deserialize(d)?;
+    Guarantee::parse(&text).map_err(serde::de::Error::custom)
+}
+
+/// The settings of a config file job shared by every kind.
+fn job_config(
+    index: usize,
+    name: &str,
+    guarantee: Guarantee,
+    snapshot_interval_ms: Option<u64>,
+) -> anyhow::Result<JobConfig> {
+    let mut config = JobConfig::default().name(name).guarantee(guarantee);
+    if let Some(ms) = snapshot_interval_ms {
+        anyhow::ensure!(
+            guarantee.takes_snapshots(),
+            "jobs[{index}] ({name}): snapshot_interval_ms is set but the guarantee is none, which takes no snapshots; set guarantee = \"exactly-once\" or \"at-least-once\", or remove snapshot_interval_ms"
+        );
+        anyhow::ensure!(
+            ms > 0,
+            "jobs[{index}] ({name}): snapshot_interval_ms must be at least 1; give the time between snapshots, e.g. 10000"
+        );
+        config = config.snapshot_interval(Duration::from_millis(ms));
+    }
+    Ok(config)
 }
 
 fn read_config(path: &PathBuf) -> anyhow::Result<NodeConfig> {
@@ -475,12 +509,19 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let node = Node::new(eddy.clone(), grid.clone());
     for (index, spec) in config.jobs.into_iter().enumerate() {
         match spec {
-            JobSpec::FraudDemo { seed, rate, events } => {
+            JobSpec::FraudDemo {
+                seed,
+                rate,
+                events,
+                guarantee,
+                snapshot_interval_ms,
+            } => {
                 anyhow::ensure!(
                     rate > 0.0,
                     "jobs[{index}] (fraud-demo): rate must be positive, e.g. rate = 5000.0"
                 );
-                crate::demo::submit_served(&node, seed, events, Some(rate))?;
+                let job = job_config(index, "fraud-detection", guarantee, snapshot_interval_ms)?;
+                crate::demo::submit_served(&node, seed, events, Some(rate), job)?;
             }
         }
     }
@@ -496,17 +537,48 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    const FRAUD: &str = "[[jobs]]\nkind = \"fraud-demo\"\nrate = 100.0\n";
+
     #[test]
-    fn when_a_field_is_unknown_then_the_error_names_it() {
-        let config = parse_config("snapshot_dir = \"/var/lib/eddy\"\n").unwrap();
+    fn when_a_job_sets_a_guarantee_and_interval_then_its_config_has_them() {
+        let text = format!(
+            "snapshot_dir = \"/var/lib/eddy\"\n{FRAUD}guarantee = \"exactly-once\"\nsnapshot_interval_ms = 250\n"
+        );
+        let config = parse_config(&text).unwrap();
         assert_eq!(config.snapshot_dir, Some(PathBuf::from("/var/lib/eddy")));
+        let JobSpec::FraudDemo {
+            guarantee,
+            snapshot_interval_ms,
+            ..
+        } = config.jobs[0];
+        let job = job_config(0, "fraud-detection", guarantee, snapshot_interval_ms).unwrap();
+        assert_eq!(job.guarantee, Guarantee::ExactlyOnce);
+        assert_eq!(job.snapshot_interval, Duration::from_millis(250));
+        let JobSpec::FraudDemo { guarantee, .. } = parse_config(FRAUD).unwrap().jobs[0];
+        assert_eq!(guarantee, Guarantee::None);
+    }
+
+    #[test]
+    fn when_a_field_is_unknown_or_invalid_then_the_error_names_it_and_the_fix() {
+        let unknown = parse_config(&format!("{FRAUD}guarantees = \"none\"\n")).unwrap_err();
+        assert!(unknown.to_string().contains("guarantees"), "{unknown}");
         let node_level = parse_config("snapshot_directory = \"/x\"\n").unwrap_err();
         assert!(
             node_level.to_string().contains("snapshot_directory"),
             "{node_level}"
         );
-        let job_level =
-            parse_config("[[jobs]]\nkind = \"fraud-demo\"\nrate = 1.0\nrates = 2.0\n").unwrap_err();
-        assert!(job_level.to_string().contains("rates"), "{job_level}");
+        let bad = parse_config(&format!("{FRAUD}guarantee = \"twice\"\n")).unwrap_err();
+        assert!(bad.to_string().contains("exactly-once"), "{bad}");
+        assert!(bad.to_string().contains("guarantee"), "{bad}");
+
+        let without_snapshots = job_config(2, "j", Guarantee::None, Some(100)).unwrap_err();
+        let message = without_snapshots.to_string();
+        assert!(
+            message.contains("jobs[2]") && message.contains("snapshot_interval_ms"),
+            "{message}"
+        );
+        assert!(message.contains("exactly-once"), "{message}");
+        let zero = job_config(0, "j", Guarantee::AtLeastOnce, Some(0)).unwrap_err();
+        assert!(zero.to_string().contains("at least 1"), "{zero}");
     }
 }

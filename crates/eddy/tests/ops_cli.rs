@@ -1,7 +1,8 @@
 //! `eddy serve` and `eddy jobs` as an operator runs them: a node started
 //! from a config file on a free port, its job suspended, resumed, restarted
 //! and exported through the CLI, with the exit codes and messages of
-//! actions the job's status does not allow.
+//! actions the job's status does not allow, and a job whose guarantee and
+//! snapshot interval come from the config file.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -164,5 +165,55 @@ fn when_the_config_has_an_unknown_field_then_serve_names_it_and_exits_1() {
         text(&out.stderr).contains("snapshot_directory"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[test]
+fn when_the_config_sets_a_guarantee_then_the_job_snapshots_and_exports() {
+    let config = format!("{FRAUD_DEMO}guarantee = \"exactly-once\"\nsnapshot_interval_ms = 100\n");
+    let node = serve("guarantee", &config);
+    let http = ["--http", node.url.as_str()];
+    let run = |args: &[&str]| eddy(&[args, &http].concat());
+    let out = run(&["jobs", "export", "1", "--name", "v1", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exported: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path = PathBuf::from(exported["path"].as_str().unwrap());
+    assert!(path.starts_with(node.dir.join("snapshots")), "{exported}");
+    assert!(path.exists(), "{exported}");
+
+    let out = run(&["jobs", "show", "1"]);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("guarantee: exactly-once"), "{shown}");
+    assert!(
+        shown.contains("snapshots: ") && shown.contains("latest #"),
+        "{shown}"
+    );
+
+    let out = run(&["jobs", "export", "1", "--name", "last", "--cancel"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("cancelled"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn when_the_config_sets_an_interval_without_a_guarantee_then_serve_says_how_to_fix_it() {
+    let dir = std::env::temp_dir().join(format!("eddy-ops-cli-{}-interval", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("node.toml");
+    std::fs::write(
+        &path,
+        "[[jobs]]\nkind = \"fraud-demo\"\nrate = 10.0\nsnapshot_interval_ms = 100\n",
+    )
+    .unwrap();
+    let out = eddy(&["serve", "--config", path.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("jobs[0]") && err.contains("guarantee = \"exactly-once\""),
+        "{err}"
     );
 }
