@@ -66,6 +66,13 @@ pub trait Processor: Send + 'static {
         Ok(())
     }
 
+    /// Checks the processor's settings against the job's (its guarantee,
+    /// its snapshot interval) when the job is submitted: an error refuses
+    /// the submission, naming the stage.
+    fn validate(&self, _ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
     /// `false` if this processor blocks in its calls and so needs a thread of
     /// its own instead of a share of a cooperative worker.
     fn is_cooperative(&self) -> bool {

@@ -528,7 +528,7 @@ where
     type In = Event<T>;
     type Out = ();
 
-    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+    fn validate(&self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
         let s = &self.settings;
         check_bootstrap(&s.bootstrap)
             .map_err(|e| ProcessorError::new(format!("{}: {e}", ctx.vertex_name)))?;
@@ -544,10 +544,20 @@ where
                     "an exactly-once Kafka sink needs a commit-marker topic: check KafkaSink::commit_marker_topic",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        // Checked at submission too; a processor made outside a job (tests)
+        // is checked here.
+        self.validate(ctx)?;
+        if let SnapshotRole::Epochs(_) = &self.role {
             // Its transactional producers are made when it first commits,
             // after any restore told it which ids to fence.
             return Ok(());
         }
+        let s = &self.settings;
         let producer = client_config(&s.bootstrap, &s.producer_properties())
             .create_with_context(ErrorKeepingContext {
                 errors: self.deliveries.clone(),

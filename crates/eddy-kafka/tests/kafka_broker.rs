@@ -745,3 +745,34 @@ fn cli_produce_consume(b: &str) {
         .to_string();
     assert!(err.contains("does not exist"), "{err}");
 }
+
+#[test]
+fn when_snapshot_interval_reaches_the_transaction_timeout_then_submission_is_refused() {
+    // No broker needed: the settings are checked before anything connects.
+    let eddy = Eddy::new(EddyConfig::with_threads(1));
+    let submit = |interval: Duration| {
+        let pipeline = Pipeline::new();
+        pipeline
+            .read_from(eddy_pipeline::Sources::items(vec!["a".to_string()]))
+            .write_to(
+                KafkaSink::topic("never-written")
+                    .bootstrap("127.0.0.1:9")
+                    .string()
+                    .property("transaction.timeout.ms", "10000"),
+            );
+        eddy.submit(
+            pipeline,
+            JobConfig::default()
+                .guarantee(eddy_runtime::Guarantee::ExactlyOnce)
+                .snapshot_interval(interval),
+        )
+    };
+    let err = submit(Duration::from_secs(30)).unwrap_err().to_string();
+    assert!(
+        err.contains("transaction.timeout.ms") && err.contains("snapshot interval"),
+        "{err}"
+    );
+    let job = submit(Duration::from_secs(1)).expect("a shorter interval is accepted");
+    job.cancel();
+    let _ = job.join();
+}

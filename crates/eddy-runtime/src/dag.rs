@@ -113,6 +113,9 @@ where
             edges.push(*e);
         }
         let processor = (self.supplier)(&context);
+        processor.validate(&context).map_err(|e| {
+            EddyError::InvalidJob(format!("stage '{}': {}", context.vertex_name, e.message))
+        })?;
         let outbox = TaskletOutbox::new(edges, batch_items_max, metrics.clone());
         Ok(Box::new(ProcessorTasklet::new(
             processor, context, queues, outbox, metrics, snapshots,

@@ -480,10 +480,10 @@ pub(crate) fn start(
     let mut supervisor = Supervisor::new(control.clone(), name, spec, scheduler)?;
     // The first execution starts before `submit` returns, so that a job's
     // tasklets are running when the caller gets its handle.
-    let first = supervisor.start_execution();
+    let first = supervisor.start_execution()?;
     let handle = std::thread::Builder::new()
         .name(format!("eddy-job-{id}"))
-        .spawn(move || supervisor.run(first))
+        .spawn(move || supervisor.run(Ok(first)))
         .map_err(|e| EddyError::Io {
             context: "starting a job's supervisor thread".into(),
             source: e,
