@@ -787,6 +787,10 @@ where
         delegate!(self, p => p.init(ctx))
     }
 
+    fn validate(&self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        delegate!(self, p => p.validate(ctx))
+    }
+
     fn is_cooperative(&self) -> bool {
         delegate!(self, p => p.is_cooperative())
     }

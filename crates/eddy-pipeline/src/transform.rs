@@ -486,7 +486,8 @@ impl<I: Clone + Send + 'static, F: Fn(&I) -> i64 + Clone + Send + Sync + 'static
 
 /// A processor with a transform chain fused onto its output.
 ///
-/// It hands every snapshot call to the processor and saves the chain's
+/// It hands every call of the processor contract to the processor (the
+/// snapshot calls and `validate` included) and saves the chain's
 /// state beside the processor's, under keys of its own
 /// ([`chain_entry_key`]).
 pub struct Fused<P, C> {
@@ -619,6 +620,10 @@ where
         self.instance = ctx.instance;
         self.parallelism = ctx.parallelism.max(1);
         self.inner.init(ctx)
+    }
+
+    fn validate(&self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.inner.validate(ctx)
     }
 
     fn is_cooperative(&self) -> bool {
@@ -770,6 +775,32 @@ mod tests {
             Fused::new(ItemsP::new(Arc::new((0..8).collect())), chain.clone())
         })
         .expect_output(expected);
+    }
+
+    /// A source that refuses every job.
+    struct Refusing;
+
+    impl Processor for Refusing {
+        type In = ();
+        type Out = Event<u32>;
+        fn validate(&self, _ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+            Err(ProcessorError::new("refused"))
+        }
+        fn process<O: Outbox<Event<u32>>>(
+            &mut self,
+            _: usize,
+            _: &mut Inbox<()>,
+            _: &mut O,
+        ) -> Result<(), ProcessorError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn when_fused_processor_refuses_the_job_then_the_fused_one_does() {
+        let fused = Fused::new(Refusing, Then(Identity, Map(|n: u32| n + 1)));
+        let refused = fused.validate(&ProcessorContext::standalone("refusing"));
+        assert_eq!(refused.unwrap_err().message, "refused");
     }
 
     #[test]

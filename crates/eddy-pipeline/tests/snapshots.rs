@@ -304,3 +304,15 @@ fn when_file_sink_exactly_once_then_one_file_per_epoch_published_once() {
     assert!(!path.exists(), "exactly-once writes only epoch files");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn when_file_sink_directory_missing_then_the_job_is_refused_at_submission() {
+    let sink = Sinks::file("/nonexistent-eddy-dir/out.txt");
+    let ctx = context(0, 1, Guarantee::ExactlyOnce);
+    let p = Sink::<u32>::create(&sink, &ctx);
+    let err = p.validate(&ctx).unwrap_err().message;
+    assert!(
+        err.contains("/nonexistent-eddy-dir' does not exist"),
+        "{err}"
+    );
+}

@@ -117,17 +117,19 @@ impl<T> FileSinkP<T> {
         written.map_err(|e| self.io_error(e))
     }
 
+    /// The directory the files go to.
+    fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        }
+    }
+
     /// Renames the temporary file of `epoch` into place and fsyncs the
     /// directory, so that the rename survives a crash.
     fn publish(&self, epoch: u64) -> Result<(), ProcessorError> {
-        let published =
-            std::fs::rename(self.temp_path(epoch), self.epoch_path(epoch)).and_then(|_| {
-                let dir = match self.path.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => Path::new("."),
-                };
-                std::fs::File::open(dir)?.sync_all()
-            });
+        let published = std::fs::rename(self.temp_path(epoch), self.epoch_path(epoch))
+            .and_then(|_| std::fs::File::open(self.dir())?.sync_all());
         published.map_err(|e| self.io_error(e))
     }
 
@@ -150,13 +152,8 @@ impl<T> FileSinkP<T> {
     /// durable (written by an execution that failed at their barrier): once
     /// the input ended, no restore can need them.
     fn remove_stale_temps(&self) -> Result<(), ProcessorError> {
-        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+        let Some(name) = self.path.file_name() else {
             return Ok(());
-        };
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
         };
         let prefix = format!("{}.", name.to_string_lossy());
         let is_stale = |file: &str| {
@@ -164,7 +161,7 @@ impl<T> FileSinkP<T> {
                 .and_then(|rest| rest.strip_suffix(".tmp"))
                 .is_some_and(|epoch| epoch.parse::<u64>().is_ok())
         };
-        let entries = std::fs::read_dir(dir).map_err(|e| self.io_error(e))?;
+        let entries = std::fs::read_dir(self.dir()).map_err(|e| self.io_error(e))?;
         for entry in entries.flatten() {
             if is_stale(&entry.file_name().to_string_lossy()) {
                 std::fs::remove_file(entry.path()).map_err(|e| self.io_error(e))?;
@@ -186,6 +183,19 @@ impl<T: Display + Send + 'static> Processor for FileSinkP<T> {
     type Out = ();
     fn is_cooperative(&self) -> bool {
         false
+    }
+    fn validate(&self, _ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        // Under exactly-once the first file is written at the first
+        // barrier: a missing directory is better refused at submission.
+        let dir = self.dir();
+        if dir.is_dir() {
+            return Ok(());
+        }
+        Err(ProcessorError::new(format!(
+            "cannot write '{}': the directory '{}' does not exist; create it first",
+            self.path.display(),
+            dir.display()
+        )))
     }
     fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
         self.instance = ctx.instance;
