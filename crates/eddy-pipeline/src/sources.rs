@@ -362,11 +362,14 @@ where
             .flat_map(|(_, runs)| runs)
             .collect();
         // Every instance resumes the rate schedule from the same point: the
-        // lowest sequence number no instance has emitted.
-        if let Some(lowest) = all.iter().map(|r| r.next).min() {
-            self.start_seq = lowest;
+        // lowest sequence number no instance has emitted. An anchored
+        // schedule is fixed in wall-clock time and stays.
+        if self.anchor_epoch_ms.is_none() {
+            if let Some(lowest) = all.iter().map(|r| r.next).min() {
+                self.start_seq = lowest;
+            }
+            self.started = None;
         }
-        self.started = None;
         let (me, n) = (self.instance, self.parallelism);
         self.runs = all
             .into_iter()
