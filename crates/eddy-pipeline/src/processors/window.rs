@@ -159,7 +159,7 @@ where
         }
     }
 
-    /// Emits every window ending at or before `limit` into `pending`.
+    /// Closes every window ending at or before `limit` into `out`.
     fn emit_up_to(&mut self, limit: i64, out: &mut Out<K, Op::Acc>) {
         if self.hot.as_ref().is_some_and(|(end, _)| *end <= limit) {
             self.retire_hot();
