@@ -1,7 +1,7 @@
 //! The data grid in pipelines: maps as sinks, sources (current entries and
 //! the change journal) and as lookup tables for enrichment.
 
-use crate::sinks::{EpochOutput, Sink, Sinks};
+use crate::sinks::{Delivery, DeliverySinkP, Sink, Sinks};
 use crate::sources::{Source, Sources};
 use crate::stage::{StreamStage, Upstream};
 use crate::transform::{Emit, Then, Transform};
@@ -97,11 +97,10 @@ where
         format!("map:{}", self.map.name())
     }
     fn create(&self, _ctx: &ProcessorContext) -> Self::Processor {
-        MapSinkP {
+        DeliverySinkP::new(ToMap {
             map: self.map.clone(),
             apply: self.apply.clone(),
-            output: EpochOutput::new(),
-        }
+        })
     }
 }
 
@@ -111,69 +110,34 @@ where
 /// Under exactly-once it applies an epoch's items once its snapshot is
 /// durable, and never twice: an update is not idempotent (see
 /// [`crate::sinks`]).
-pub struct MapSinkP<K, V, W, T> {
+pub type MapSinkP<K, V, W, T> = DeliverySinkP<T, ToMap<K, V, W>>;
+
+/// Applies items to a grid map with a [`MapWrite`].
+pub struct ToMap<K, V, W> {
     map: Map<K, V>,
     apply: W,
-    output: EpochOutput<T>,
 }
 
-/// Applies `items` to `map` in order.
-fn apply_all<T, K, V, W: MapWrite<T, K, V>>(map: &Map<K, V>, apply: &W, items: Vec<T>) {
-    for item in items {
-        apply.write(map, item);
-    }
-}
-
-impl<T, K, V, W> Processor for MapSinkP<K, V, W, T>
+impl<T, K, V, W> Delivery<T> for ToMap<K, V, W>
 where
     T: State,
     K: GridKey,
     V: GridValue,
     W: MapWrite<T, K, V>,
 {
-    type In = Event<T>;
-    type Out = ();
-    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
-        self.output.init(ctx);
-        Ok(())
+    type Held = T;
+    fn hold(&self, item: T) -> T {
+        item
     }
-    fn process<O: Outbox<()>>(
-        &mut self,
-        _: usize,
-        inbox: &mut Inbox<Event<T>>,
-        _: &mut O,
-    ) -> Result<(), ProcessorError> {
-        if self.output.enabled() {
-            while let Some(e) = inbox.poll() {
-                self.output.push(e.value);
-            }
-            return Ok(());
-        }
+    fn deliver_now(&mut self, inbox: &mut Inbox<Event<T>>) {
         while let Some(e) = inbox.poll() {
             self.apply.write(&self.map, e.value);
         }
-        Ok(())
     }
-    fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
-        let (map, apply) = (&self.map, &self.apply);
-        self.output.finish(|items| apply_all(map, apply, items));
-        Ok(true)
-    }
-    fn save_to_snapshot(
-        &mut self,
-        snapshot_id: u64,
-        writer: &mut SnapshotWriter,
-    ) -> Result<(), ProcessorError> {
-        self.output.save(snapshot_id, writer)
-    }
-    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
-        self.output.restore(entry)
-    }
-    fn snapshot_commit_finish(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
-        let (map, apply) = (&self.map, &self.apply);
-        self.output
-            .commit(snapshot_id, |items| apply_all(map, apply, items));
-        Ok(())
+    fn deliver(&mut self, items: Vec<T>) {
+        for item in items {
+            self.apply.write(&self.map, item);
+        }
     }
 }
 

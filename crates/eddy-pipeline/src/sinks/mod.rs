@@ -127,35 +127,48 @@ impl<T> Collected<T> {
     }
 }
 
-/// See [`Sinks::collect`].
-pub struct CollectSink<T> {
-    target: Collected<T>,
+/// The target of a sink that, under exactly-once, holds its output per
+/// epoch and delivers it once the epoch's snapshot is durable
+/// ([`DeliverySinkP`]): the collect, logger and grid map sinks.
+pub trait Delivery<T>: Send + 'static {
+    /// What waits in snapshots for each item until its epoch commits.
+    type Held: State;
+    /// Whether delivering may block (stdout), so that the sink needs a
+    /// thread of its own.
+    const BLOCKS: bool = false;
+    /// Turns an item into what is held.
+    fn hold(&self, item: T) -> Self::Held;
+    /// Delivers items as they come, under the other guarantees.
+    fn deliver_now(&mut self, inbox: &mut Inbox<Event<T>>);
+    /// Delivers the held items of a committed epoch, in order.
+    fn deliver(&mut self, items: Vec<Self::Held>);
 }
 
-impl<T: State> Sink<T> for CollectSink<T> {
-    type Processor = CollectP<T>;
-    fn name(&self) -> String {
-        "collect".into()
-    }
-    fn create(&self, _ctx: &ProcessorContext) -> CollectP<T> {
-        CollectP {
-            target: self.target.clone(),
-            batch: Vec::new(),
+/// The processor of the sinks with a [`Delivery`] target: writes straight
+/// through, or under exactly-once holds each epoch's output, saves it at the
+/// barrier and delivers it on commit, never twice (see the module docs).
+pub struct DeliverySinkP<T, D: Delivery<T>> {
+    delivery: D,
+    output: EpochOutput<D::Held>,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, D: Delivery<T>> DeliverySinkP<T, D> {
+    pub(crate) fn new(delivery: D) -> Self {
+        DeliverySinkP {
+            delivery,
             output: EpochOutput::new(),
+            _t: std::marker::PhantomData,
         }
     }
 }
 
-/// The processor of [`Sinks::collect`].
-pub struct CollectP<T> {
-    target: Collected<T>,
-    batch: Vec<T>,
-    output: EpochOutput<T>,
-}
-
-impl<T: State> Processor for CollectP<T> {
+impl<T: Send + 'static, D: Delivery<T>> Processor for DeliverySinkP<T, D> {
     type In = Event<T>;
     type Out = ();
+    fn is_cooperative(&self) -> bool {
+        !D::BLOCKS
+    }
     fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
         self.output.init(ctx);
         Ok(())
@@ -168,20 +181,17 @@ impl<T: State> Processor for CollectP<T> {
     ) -> Result<(), ProcessorError> {
         if self.output.enabled() {
             while let Some(e) = inbox.poll() {
-                self.output.push(e.value);
+                let held = self.delivery.hold(e.value);
+                self.output.push(held);
             }
-            return Ok(());
+        } else {
+            self.delivery.deliver_now(inbox);
         }
-        while let Some(e) = inbox.poll() {
-            self.batch.push(e.value);
-        }
-        self.target.items.lock().append(&mut self.batch);
         Ok(())
     }
     fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
-        let target = &self.target;
-        self.output
-            .finish(|mut items| target.items.lock().append(&mut items));
+        let delivery = &mut self.delivery;
+        self.output.finish(|items| delivery.deliver(items));
         Ok(true)
     }
     fn save_to_snapshot(
@@ -195,11 +205,53 @@ impl<T: State> Processor for CollectP<T> {
         self.output.restore(entry)
     }
     fn snapshot_commit_finish(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
-        let target = &self.target;
-        self.output.commit(snapshot_id, |mut items| {
-            target.items.lock().append(&mut items)
-        });
+        let delivery = &mut self.delivery;
+        self.output
+            .commit(snapshot_id, |items| delivery.deliver(items));
         Ok(())
+    }
+}
+
+/// See [`Sinks::collect`].
+pub struct CollectSink<T> {
+    target: Collected<T>,
+}
+
+impl<T: State> Sink<T> for CollectSink<T> {
+    type Processor = CollectP<T>;
+    fn name(&self) -> String {
+        "collect".into()
+    }
+    fn create(&self, _ctx: &ProcessorContext) -> CollectP<T> {
+        DeliverySinkP::new(ToCollected {
+            target: self.target.clone(),
+            batch: Vec::new(),
+        })
+    }
+}
+
+/// The processor of [`Sinks::collect`].
+pub type CollectP<T> = DeliverySinkP<T, ToCollected<T>>;
+
+/// Appends to a [`Collected`], once per batch under its mutex.
+pub struct ToCollected<T> {
+    target: Collected<T>,
+    batch: Vec<T>,
+}
+
+impl<T: State> Delivery<T> for ToCollected<T> {
+    type Held = T;
+    fn hold(&self, item: T) -> T {
+        item
+    }
+    fn deliver_now(&mut self, inbox: &mut Inbox<Event<T>>) {
+        while let Some(e) = inbox.poll() {
+            self.batch.push(e.value);
+        }
+        self.target.items.lock().append(&mut self.batch);
+    }
+    fn deliver(&mut self, mut items: Vec<T>) {
+        self.target.items.lock().append(&mut items);
     }
 }
 
@@ -215,76 +267,36 @@ impl<T: Debug + Send + 'static> Sink<T> for LoggerSink {
         Some(1)
     }
     fn create(&self, _ctx: &ProcessorContext) -> LoggerP<T> {
-        LoggerP {
-            output: EpochOutput::new(),
-            _t: std::marker::PhantomData,
-        }
+        DeliverySinkP::new(ToStdout)
     }
 }
 
 /// The processor of [`Sinks::logger`]; writes to stdout, which may block,
 /// so it runs on its own thread. Under exactly-once it holds the lines it
 /// will print (so any `Debug` item will do).
-pub struct LoggerP<T> {
-    output: EpochOutput<String>,
-    _t: std::marker::PhantomData<fn(T)>,
-}
+pub type LoggerP<T> = DeliverySinkP<T, ToStdout>;
 
-/// Prints lines; a closed stdout (a pipe to `head`) is not the job's
-/// failure.
-fn print_lines(lines: Vec<String>) {
-    let mut out = std::io::stdout().lock();
-    for line in lines {
-        let _ = writeln!(out, "{line}");
-    }
-}
+/// Prints each item's `Debug` form as a line; a closed stdout (a pipe to
+/// `head`) is not the job's failure.
+pub struct ToStdout;
 
-impl<T: Debug + Send + 'static> Processor for LoggerP<T> {
-    type In = Event<T>;
-    type Out = ();
-    fn is_cooperative(&self) -> bool {
-        false
+impl<T: Debug> Delivery<T> for ToStdout {
+    type Held = String;
+    const BLOCKS: bool = true;
+    fn hold(&self, item: T) -> String {
+        format!("{item:?}")
     }
-    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
-        self.output.init(ctx);
-        Ok(())
-    }
-    fn process<O: Outbox<()>>(
-        &mut self,
-        _: usize,
-        inbox: &mut Inbox<Event<T>>,
-        _: &mut O,
-    ) -> Result<(), ProcessorError> {
-        if self.output.enabled() {
-            while let Some(e) = inbox.poll() {
-                self.output.push(format!("{:?}", e.value));
-            }
-            return Ok(());
-        }
+    fn deliver_now(&mut self, inbox: &mut Inbox<Event<T>>) {
         let mut out = std::io::stdout().lock();
         while let Some(e) = inbox.poll() {
-            // A closed stdout (a pipe to `head`) is not the job's failure.
             let _ = writeln!(out, "{:?}", e.value);
         }
-        Ok(())
     }
-    fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
-        self.output.finish(print_lines);
-        Ok(true)
-    }
-    fn save_to_snapshot(
-        &mut self,
-        snapshot_id: u64,
-        writer: &mut SnapshotWriter,
-    ) -> Result<(), ProcessorError> {
-        self.output.save(snapshot_id, writer)
-    }
-    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
-        self.output.restore(entry)
-    }
-    fn snapshot_commit_finish(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
-        self.output.commit(snapshot_id, print_lines);
-        Ok(())
+    fn deliver(&mut self, lines: Vec<String>) {
+        let mut out = std::io::stdout().lock();
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
     }
 }
 
