@@ -195,6 +195,21 @@ fn compare(
     }
 }
 
+/// The keyed sliding-window scenario: a sum per key over 10 s windows
+/// sliding by 100 ms, into a no-op sink. `bench snapshot` runs it too.
+pub fn keyed_sliding_sum(p: &Pipeline, events: u64) {
+    let (sink, _) = Sinks::noop();
+    p.read_from(Sources::generator(tick).limit(events))
+        .with_timestamps(|t| t.ts, Duration::ZERO)
+        .grouping_key(|t| t.key)
+        .window(WindowDefinition::sliding(
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+        ))
+        .aggregate(agg::sum_i64(|t: &Tick| t.value))
+        .write_to(sink);
+}
+
 /// Runs the throughput scenarios with `events` each, at 1 and 2 workers.
 pub fn throughput(events: u64) -> Vec<Comparison> {
     let mut rows = Vec::new();
@@ -232,18 +247,7 @@ pub fn throughput(events: u64) -> Vec<Comparison> {
             run,
         ));
 
-        let run = run_eddy(workers, events, |p| {
-            let (sink, _) = Sinks::noop();
-            p.read_from(Sources::generator(tick).limit(events))
-                .with_timestamps(|t| t.ts, Duration::ZERO)
-                .grouping_key(|t| t.key)
-                .window(WindowDefinition::sliding(
-                    Duration::from_secs(10),
-                    Duration::from_millis(100),
-                ))
-                .aggregate(agg::sum_i64(|t: &Tick| t.value))
-                .write_to(sink);
-        });
+        let run = run_eddy(workers, events, |p| keyed_sliding_sum(p, events));
         rows.push(compare(
             "keyed sliding sum, 10k keys, 10 s / 100 ms",
             workers,

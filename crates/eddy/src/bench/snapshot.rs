@@ -5,7 +5,7 @@
 //! and restored, and both are timed.
 
 use super::timed;
-use eddy_pipeline::{agg, Pipeline, Sinks, Sources, WindowDefinition};
+use eddy_pipeline::{agg, Pipeline, Sinks, Sources};
 use eddy_runtime::{Eddy, EddyConfig, Guarantee, Job, JobConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -52,36 +52,9 @@ pub struct StateRun {
     pub restore_ms: f64,
 }
 
-/// A synthetic event, as in the engine benchmark.
-#[derive(Debug, Clone, Copy)]
-struct Tick {
-    key: u32,
-    value: i64,
-    ts: i64,
-}
-
-const WINDOW_KEYS: u64 = 10_000;
-
-fn tick(n: u64) -> Tick {
-    Tick {
-        key: (n.wrapping_mul(2_654_435_761) % WINDOW_KEYS) as u32,
-        value: (n % 1000) as i64,
-        ts: (n / 1000) as i64,
-    }
-}
-
 fn sliding_window(events: u64) -> Pipeline {
     let p = Pipeline::new();
-    let (sink, _) = Sinks::noop();
-    p.read_from(Sources::generator(tick).limit(events))
-        .with_timestamps(|t| t.ts, Duration::ZERO)
-        .grouping_key(|t| t.key)
-        .window(WindowDefinition::sliding(
-            Duration::from_secs(10),
-            Duration::from_millis(100),
-        ))
-        .aggregate(agg::sum_i64(|t: &Tick| t.value))
-        .write_to(sink);
+    super::engine::keyed_sliding_sum(&p, events);
     p
 }
 
