@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 pub struct JobConfig {
     /// Name shown in metrics and errors; defaults to `job-<id>`. A job's
     /// durable snapshots are kept under its name: a job submitted with the
-    /// name of one that did not finish resumes from its latest snapshot.
+    /// name of one that did not finish resumes from its latest snapshot
+    /// (an unnamed job never resumes another's).
     pub name: Option<String>,
     /// Instances per vertex where the vertex does not fix it; defaults to the
     /// number of cooperative worker threads.
@@ -522,12 +523,30 @@ impl Supervisor {
             .snapshot_dir
             .clone()
             .unwrap_or_else(|| spec.snapshot_root.clone());
-        let store = snapshots.then(|| SnapshotStore::new(&root, &name));
+        // Only a job named by its user can be the same job as one of an
+        // earlier process; an unnamed one ("job-1") keeps its snapshots
+        // apart, so that it never resumes another program's state.
+        let named = spec.config.name.is_some();
+        let store = snapshots.then(|| {
+            if named {
+                SnapshotStore::new(&root, &name)
+            } else {
+                SnapshotStore::new(&root, &format!("{name}.{}", std::process::id()))
+            }
+        });
         let restore = match (&spec.config.restore_from, &store) {
             (Some(path), _) => Some(Arc::new(read_snapshot_file(path)?)),
-            (None, Some(store)) => store.latest()?.map(Arc::new),
-            (None, None) => None,
+            (None, Some(store)) if named => store.latest()?.map(Arc::new),
+            _ => None,
         };
+        if let Some(store) = &store {
+            // A job that does not resume from its own snapshots starts
+            // afresh: older ones must not be taken for its own at a restart.
+            let resumes_own = restore.is_some() && spec.config.restore_from.is_none();
+            if !resumes_own {
+                store.clear();
+            }
+        }
         let last = store
             .as_ref()
             .and_then(|s| s.ids().last().copied())

@@ -497,3 +497,24 @@ fn when_snapshots_taken_while_side_input_loads_then_stream_waits_and_output_is_e
     let want: Vec<(u64, u64)> = (0..stream_n).map(|x| (x, side_n)).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn when_job_is_unnamed_then_a_new_instance_does_not_resume_it() {
+    let dir = temp_dir();
+    let target = Arc::new(Mutex::new(Target::default()));
+    let unnamed = || {
+        JobConfig::default()
+            .guarantee(Guarantee::ExactlyOnce)
+            .snapshot_interval(Duration::from_millis(5))
+            .snapshot_dir(&dir)
+    };
+    {
+        let eddy = Eddy::new(EddyConfig::with_threads(2));
+        let job = eddy.submit(dag(60_000, 40, &target), unnamed()).unwrap();
+        wait_for_snapshots(&job, 2);
+    }
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let job = eddy.submit(dag(100, 1_000, &target), unnamed()).unwrap();
+    assert_eq!(job.snapshot_stats().restored_from, None);
+    job.join().unwrap();
+}
