@@ -36,9 +36,16 @@
 //! Transient errors (connection lost, server restarting) are retried with a
 //! [`Backoff`]; permanent ones are reported as [`PgError`]s that name the
 //! table and column and say what to fix.
+//!
+//! In a job whose guarantee is exactly-once, the sink holds its rows per
+//! snapshot epoch and writes each completed snapshot's rows in one
+//! transaction together with a commit marker (in [`COMMIT_MARKER_TABLE`]),
+//! so that a job restored after a crash writes every row once; see
+//! [`PostgresSink`].
 
 pub mod bench;
 mod conn;
+mod epochs;
 mod error;
 mod sink;
 mod source;
@@ -47,6 +54,7 @@ mod store;
 pub mod testing;
 
 pub use conn::Backoff;
+pub use epochs::COMMIT_MARKER_TABLE;
 pub use error::PgError;
 pub use sink::{PostgresSink, PostgresSinkP, DEFAULT_BATCH_ROWS, DEFAULT_LINGER};
 pub use source::{PostgresSource, PostgresSourceP};

@@ -1,13 +1,22 @@
 //! [`PostgresSink`]: writes a stream into a table, batched, by insert or
-//! upsert.
+//! upsert; under exactly-once, in one transaction per committed snapshot
+//! (see the `epochs` module).
 
 use crate::conn::{Backoff, Conn};
+use crate::epochs::{
+    EpochRows, CREATE_MARKER_TABLE, READ_MARKER, RESET_MARKER, TXID_STATUS, WRITE_MARKER,
+};
 use crate::sql::{check_columns, quote_ident, table_columns};
 use crate::PgError;
-use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
+use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
+use eddy_core::{
+    Event, Guarantee, Inbox, Outbox, Processor, ProcessorContext, ProcessorError, SealedEpoch,
+};
 use eddy_pipeline::Sink;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Borrow;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
@@ -54,6 +63,21 @@ pub const DEFAULT_LINGER: Duration = Duration::from_millis(100);
 /// update one row twice in one statement), and batches are written in
 /// order. This holds per instance, so the default parallelism is 1; with
 /// more instances, route items by key first.
+///
+/// # Snapshots
+///
+/// The job's guarantee decides how the sink takes part in snapshots:
+///
+/// * none or at-least-once: rows are written as above; after a restart
+///   from a snapshot, the rows written since it are written again (an
+///   upsert makes that harmless);
+/// * exactly-once: rows are held per epoch and written, in batches of
+///   `batch_rows`, in one transaction per completed snapshot, together
+///   with a commit marker in the table `eddy_commit_markers` (created if
+///   missing), which tells a restored job what was written before a crash.
+///   Rows become visible one snapshot interval late, and the sink holds
+///   that interval's rows in memory. See the `epochs` module for the
+///   protocol and its crash cases.
 pub struct PostgresSink<T> {
     url: String,
     table: String,
@@ -153,7 +177,7 @@ impl<T: Serialize + Send + 'static> Sink<T> for PostgresSink<T> {
     fn parallelism(&self) -> Option<usize> {
         Some(self.parallelism)
     }
-    fn create(&self, _ctx: &ProcessorContext) -> PostgresSinkP<T> {
+    fn create(&self, ctx: &ProcessorContext) -> PostgresSinkP<T> {
         PostgresSinkP {
             url: self.url.clone(),
             table: self.table.clone(),
@@ -167,6 +191,7 @@ impl<T: Serialize + Send + 'static> Sink<T> for PostgresSink<T> {
             conn: None,
             batch: Vec::new(),
             first_at: None,
+            epochs: (ctx.guarantee == Guarantee::ExactlyOnce).then(|| EpochRows::new(ctx)),
             _t: PhantomData,
         }
     }
@@ -189,6 +214,8 @@ pub struct PostgresSinkP<T> {
     batch: Vec<PendingRow>,
     /// When the oldest row of `batch` arrived.
     first_at: Option<Instant>,
+    /// Under exactly-once: the rows held per epoch (`batch` stays empty).
+    epochs: Option<EpochRows>,
     _t: PhantomData<fn(T)>,
 }
 
@@ -214,6 +241,9 @@ impl<T> PostgresSinkP<T> {
         let mut conn = Conn::new(&self.url)?;
         let existing = table_columns(&mut conn, self.backoff, &self.table)?;
         self.types = check_columns(&self.table, &existing, &self.columns)?;
+        if self.epochs.is_some() {
+            create_marker_table(&mut conn, self.backoff)?;
+        }
         self.conn = Some(conn);
         Ok(())
     }
@@ -265,28 +295,13 @@ impl<T> PostgresSinkP<T> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let rows = std::mem::take(&mut self.batch);
+        let payload = json_array(&self.batch, !self.key.is_empty());
+        self.batch.clear();
         self.first_at = None;
-        let rows = if self.key.is_empty() {
-            rows
-        } else {
-            last_per_key(rows)
-        };
-        let mut payload =
-            String::with_capacity(rows.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
-        payload.push('[');
-        for (i, row) in rows.iter().enumerate() {
-            if i > 0 {
-                payload.push(',');
-            }
-            payload.push_str(&row.json);
-        }
-        payload.push(']');
         let sql = self.sql.as_str();
-        let conn = self.conn.as_mut().ok_or_else(|| {
-            PgError::Config("the sink was used before init; this is a runtime bug".into())
-        })?;
-        let result = conn.run_retrying(self.backoff, |client| {
+        let backoff = self.backoff;
+        let conn = self.conn.as_mut().ok_or_else(not_initialised)?;
+        let result = conn.run_retrying(backoff, |client| {
             let payload = &payload;
             async move {
                 let r = client.execute(sql, &[payload]).await;
@@ -294,12 +309,132 @@ impl<T> PostgresSinkP<T> {
             }
         });
         match result {
-            // Class 22 is "data exception": a value the column type rejects,
-            // reported without the column's name, so find it.
-            Err(PgError::Query { message, .. }) if message.contains("SQLSTATE 22") => {
+            Err(PgError::Query { message, .. }) if is_data_error(&message) => {
                 Err(self.diagnose(&payload, message))
             }
             other => other.map(|_| ()),
+        }
+    }
+
+    /// Runs once under exactly-once, before the first save or commit: see
+    /// "Markers of earlier runs" and "Crash cases" in the `epochs` module.
+    fn recover(&mut self) -> Result<(), PgError> {
+        let Some(recovery) = self.epochs.as_mut().and_then(EpochRows::recovery) else {
+            return Ok(());
+        };
+        if let Some(writer) = &recovery.reset {
+            let backoff = self.backoff;
+            self.conn
+                .as_mut()
+                .ok_or_else(not_initialised)?
+                .run_retrying(backoff, |client| async move {
+                    let r = client.execute(RESET_MARKER, &[writer]).await;
+                    (
+                        client,
+                        r.map_err(|e| PgError::from_driver(&e, "resetting the commit marker")),
+                    )
+                })?;
+        }
+        for (writer, epochs) in &recovery.restored {
+            self.commit_epochs(writer, epochs, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Writes the epochs above `writer`'s marker, then `tail` (the rows of
+    /// the current epoch, at the end of the input), in one transaction that
+    /// moves the marker to the last epoch; retries transient failures.
+    fn commit_epochs(
+        &mut self,
+        writer: &str,
+        epochs: &[SealedEpoch<PendingRow>],
+        tail: &[PendingRow],
+    ) -> Result<(), PgError> {
+        let last = match epochs.iter().rev().find(|e| !e.items.is_empty()) {
+            Some(e) => Some(i64::try_from(e.epoch).map_err(|_| {
+                PgError::Config(format!("epoch {} does not fit a bigint", e.epoch))
+            })?),
+            None if tail.is_empty() => return Ok(()),
+            None => None,
+        };
+        let sql = self.sql.as_str();
+        let upsert = !self.key.is_empty();
+        let batch_rows = self.batch_rows;
+        let backoff = self.backoff;
+        // The transaction of the previous attempt, whose COMMIT may have
+        // succeeded with its acknowledgement lost.
+        let attempt_txid: Cell<Option<i64>> = Cell::new(None);
+        // The batch the server rejected, for `diagnose`.
+        let rejected: RefCell<Option<String>> = RefCell::new(None);
+        let conn = self.conn.as_mut().ok_or_else(not_initialised)?;
+        let result = conn.run_retrying(backoff, |mut client| {
+            let (attempt_txid, rejected) = (&attempt_txid, &rejected);
+            async move {
+                let r = async {
+                    let driver =
+                        |e: tokio_postgres::Error| PgError::from_driver(&e, "committing an epoch");
+                    if let Some(txid) = attempt_txid.get() {
+                        let row = client
+                            .query_one(TXID_STATUS, &[&txid])
+                            .await
+                            .map_err(driver)?;
+                        match row.get::<_, Option<String>>(0).as_deref() {
+                            Some("committed") => return Ok(()),
+                            Some("in progress") => {
+                                return Err(PgError::Connection(
+                                    "the previous attempt's transaction is still open".into(),
+                                ))
+                            }
+                            _ => {}
+                        }
+                    }
+                    let tx = client.transaction().await.map_err(driver)?;
+                    let txid: i64 = tx
+                        .query_one("SELECT txid_current()", &[])
+                        .await
+                        .map_err(driver)?
+                        .get(0);
+                    attempt_txid.set(Some(txid));
+                    let marker: i64 = tx
+                        .query_opt(READ_MARKER, &[&writer])
+                        .await
+                        .map_err(driver)?
+                        .map_or(0, |r| r.get(0));
+                    let rows: Vec<&PendingRow> = epochs
+                        .iter()
+                        .filter(|e| e.epoch as i64 > marker)
+                        .flat_map(|e| &e.items)
+                        .chain(tail)
+                        .collect();
+                    for chunk in rows.chunks(batch_rows) {
+                        let payload = json_array(chunk, upsert);
+                        if let Err(e) = tx.execute(sql, &[&payload]).await {
+                            *rejected.borrow_mut() = Some(payload);
+                            return Err(PgError::from_driver(&e, sql));
+                        }
+                    }
+                    if let Some(last) = last.filter(|&last| last > marker) {
+                        tx.execute(WRITE_MARKER, &[&writer, &last])
+                            .await
+                            .map_err(driver)?;
+                    }
+                    tx.commit().await.map_err(driver)
+                }
+                .await;
+                (client, r)
+            }
+        });
+        match result {
+            Err(PgError::Query { message, .. }) if is_data_error(&message) => {
+                match rejected.into_inner() {
+                    Some(payload) => Err(self.diagnose(&payload, message)),
+                    None => Err(PgError::Query {
+                        context: format!("committing into '{}'", self.table),
+                        message,
+                    }),
+                }
+            }
+            other => other,
         }
     }
 
@@ -336,24 +471,87 @@ impl<T> PostgresSinkP<T> {
     }
 }
 
-/// One item, serialised, waiting for its batch.
-struct PendingRow {
+/// One item, serialised, waiting for its batch (or, under exactly-once,
+/// for its epoch's commit, saved in snapshots as it is).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PendingRow {
     /// The JSON text of the key columns' values (upserts only).
-    key: String,
+    pub(crate) key: String,
     /// The item's JSON object.
-    json: String,
+    pub(crate) json: String,
+}
+
+fn not_initialised() -> PgError {
+    PgError::Config("the sink was used before init; this is a runtime bug".into())
+}
+
+/// Class 22 is "data exception": a value the column type rejects, reported
+/// without the column's name, so `diagnose` finds it.
+fn is_data_error(message: &str) -> bool {
+    message.contains("SQLSTATE 22")
+}
+
+/// The statement parameter for `rows`: a JSON array of their objects, with
+/// only the last row of each key when upserting.
+fn json_array<R: Borrow<PendingRow>>(rows: &[R], upsert: bool) -> String {
+    let mut payload = String::with_capacity(
+        rows.iter()
+            .map(|r| r.borrow().json.len() + 1)
+            .sum::<usize>()
+            + 2,
+    );
+    let mut push = |i: usize, row: &PendingRow| {
+        payload.push(if i == 0 { '[' } else { ',' });
+        payload.push_str(&row.json);
+    };
+    if upsert {
+        for (i, row) in last_per_key(rows).into_iter().enumerate() {
+            push(i, row);
+        }
+    } else {
+        for (i, row) in rows.iter().enumerate() {
+            push(i, row.borrow());
+        }
+    }
+    if payload.is_empty() {
+        payload.push('[');
+    }
+    payload.push(']');
+    payload
 }
 
 /// Keeps only the last row of each key, in the order of those last rows.
-fn last_per_key(rows: Vec<PendingRow>) -> Vec<PendingRow> {
+fn last_per_key<R: Borrow<PendingRow>>(rows: &[R]) -> Vec<&PendingRow> {
     let mut seen = HashSet::new();
-    let mut kept: Vec<PendingRow> = rows
-        .into_iter()
+    let mut kept: Vec<&PendingRow> = rows
+        .iter()
         .rev()
-        .filter(|row| seen.insert(row.key.clone()))
+        .map(Borrow::borrow)
+        .filter(|row| seen.insert(row.key.as_str()))
         .collect();
     kept.reverse();
     kept
+}
+
+/// Creates the marker table if it is missing. Instances that start together
+/// race to create it; the loser's error says it exists, which is as good.
+fn create_marker_table(conn: &mut Conn, backoff: Backoff) -> Result<(), PgError> {
+    let sql = CREATE_MARKER_TABLE;
+    let result = conn.run_retrying(backoff, |client| async move {
+        let r = client.batch_execute(sql).await;
+        (
+            client,
+            r.map_err(|e| PgError::from_driver(&e, "creating the commit-marker table")),
+        )
+    });
+    match result {
+        Err(PgError::Query { message, .. })
+            if message.contains("SQLSTATE 23505") || message.contains("SQLSTATE 42P07") =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 impl<T: Serialize + Send + 'static> Processor for PostgresSinkP<T> {
@@ -376,6 +574,10 @@ impl<T: Serialize + Send + 'static> Processor for PostgresSinkP<T> {
     ) -> Result<(), ProcessorError> {
         while let Some(e) = inbox.poll() {
             let row = self.serialise(&e.value).map_err(Self::fail)?;
+            if let Some(epochs) = &mut self.epochs {
+                epochs.push(row);
+                continue;
+            }
             self.first_at.get_or_insert_with(Instant::now);
             self.batch.push(row);
             if self.batch.len() >= self.batch_rows {
@@ -393,7 +595,45 @@ impl<T: Serialize + Send + 'static> Processor for PostgresSinkP<T> {
     }
 
     fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
+        self.recover().map_err(Self::fail)?;
+        if let Some(epochs) = &mut self.epochs {
+            // No snapshot follows the end of the input to seal the rest.
+            let (writer, sealed, current) = epochs.finish();
+            self.commit_epochs(&writer, &sealed, &current)
+                .map_err(Self::fail)?;
+        }
         self.flush().map_err(Self::fail)?;
         Ok(true)
+    }
+
+    fn save_to_snapshot(
+        &mut self,
+        snapshot_id: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        self.recover().map_err(Self::fail)?;
+        match &mut self.epochs {
+            Some(epochs) => epochs.save(snapshot_id, writer),
+            None => Ok(()),
+        }
+    }
+
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        // Only an exactly-once sink saves entries; a job restarted with
+        // another guarantee has no use for them.
+        match &mut self.epochs {
+            Some(epochs) => epochs.restore(entry),
+            None => Ok(()),
+        }
+    }
+
+    fn snapshot_commit_finish(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
+        self.recover().map_err(Self::fail)?;
+        if let Some(epochs) = &mut self.epochs {
+            let (writer, sealed) = epochs.take_up_to(snapshot_id);
+            self.commit_epochs(&writer, &sealed, &[])
+                .map_err(Self::fail)?;
+        }
+        Ok(())
     }
 }
