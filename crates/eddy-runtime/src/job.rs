@@ -673,12 +673,27 @@ impl Supervisor {
                 self.name
             )));
         };
+        let control = self.control.clone();
         let stopped = || execution.stopping.load(Ordering::Acquire) || execution.all_stopped();
+        // A command that stops the execution ends the wait for a snapshot
+        // that cannot complete (a tasklet stuck in a blocking call): the
+        // execution is torn down right after, so no barrier is left behind.
+        let stop_requested = || {
+            control
+                .state
+                .lock()
+                .commands
+                .iter()
+                .any(|c| matches!(c, Command::Cancel | Command::Shutdown | Command::Restart))
+        };
         let timer = SnapshotTimer::start();
         while shared.loading.load(Ordering::Acquire) > 0 {
-            if stopped() {
+            // No barrier is out yet: any command may go first (a join whose
+            // side input never ends would otherwise hold the job's commands
+            // back for good).
+            if stopped() || !control.state.lock().commands.is_empty() {
                 return Err(EddyError::InvalidJob(format!(
-                    "job '{}' stopped while a join was still reading its side input",
+                    "job '{}': a snapshot waits until every join has read its side input, and the job was stopped or given a command first",
                     self.name
                 )));
             }
@@ -687,12 +702,14 @@ impl Supervisor {
         let id = self.next_snapshot_id;
         self.next_snapshot_id += 1;
         shared.start(id, terminal);
-        let parts = shared.wait_complete(stopped).ok_or_else(|| {
-            EddyError::InvalidJob(format!(
-                "job '{}' stopped before snapshot {id} completed",
-                self.name
-            ))
-        })?;
+        let parts = shared
+            .wait_complete(|| stopped() || stop_requested())
+            .ok_or_else(|| {
+                EddyError::InvalidJob(format!(
+                    "job '{}' stopped before snapshot {id} completed",
+                    self.name
+                ))
+            })?;
         let (path, bytes) = store.write(id, &self.name, &parts)?;
         shared.mark_committed(id);
         {

@@ -518,3 +518,48 @@ fn when_job_is_unnamed_then_a_new_instance_does_not_resume_it() {
     assert_eq!(job.snapshot_stats().restored_from, None);
     job.join().unwrap();
 }
+
+#[test]
+fn when_join_side_input_never_ends_then_snapshots_wait_and_cancel_still_works() {
+    let dir = temp_dir();
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let target = Arc::new(Mutex::new(Target::default()));
+    let mut dag = Dag::new();
+    let endless = |_: &ProcessorContext| PacedSource {
+        next: 0,
+        n: u64::MAX,
+        per_ms: 1,
+        step: 1,
+        instance: 0,
+        started: Instant::now(),
+        emitted: 0,
+    };
+    let side = dag.vertex("side", endless);
+    let stream = dag.vertex("stream", endless);
+    let join = dag.vertex("join", |_| SideFirst::default());
+    let t = target.clone();
+    let sink = dag.vertex("sink", move |_| CommitSink {
+        target: t.clone(),
+        pending: PendingEpochs::default(),
+        two_phase: false,
+        instance: 0,
+        parallelism: 1,
+    });
+    dag.edge_with_priority(side, join, Routing::unicast(), -1);
+    dag.edge(stream, join, Routing::unicast());
+    dag.edge(join, sink, Routing::unicast());
+    let job = eddy
+        .submit(dag, config(&dir, Guarantee::ExactlyOnce))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        job.snapshot_stats().completed,
+        0,
+        "the side input is still being read"
+    );
+    job.cancel();
+    let outcome = job
+        .join_timeout(Duration::from_secs(10))
+        .expect("cancel is not held back by the postponed snapshot");
+    assert!(matches!(outcome, Err(eddy_core::EddyError::Cancelled)));
+}
