@@ -768,13 +768,28 @@ pub fn submit_served(
 }
 
 /// Runs the demo job and prints progress and the summary.
+/// The detection job's name, guarantee and snapshot settings from the
+/// command line.
+fn detection_config(args: &DemoArgs) -> JobConfig {
+    let mut config = JobConfig::default()
+        .name("fraud-detection")
+        .guarantee(args.guarantee);
+    if let Some(dir) = &args.snapshot_dir {
+        config = config.snapshot_dir(dir);
+    }
+    if let Some(ms) = args.snapshot_interval_ms {
+        config = config.snapshot_interval(Duration::from_millis(ms));
+    }
+    config
+}
+
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.events > 0, "--events must be at least 1");
+    let mut config = detection_config(&args);
     if args.serve {
         let eddy = Arc::new(Eddy::new(EddyConfig::default()));
         let node = eddy_server::Node::new(eddy, Grid::new());
         let rate = args.rate.or(Some(20_000.0));
-        let config = JobConfig::default().name("fraud-detection");
         submit_served(&node, args.seed, Some(args.events), rate, config)?;
         return crate::ops_cmd::serve_node(
             node,
@@ -810,16 +825,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         produce_to_kafka(&eddy, &input, kafka, args.partitions)?;
     }
     let alerts = build(&p, &grid, input.clone(), None)?;
-    let mut config = JobConfig::default()
-        .name("fraud-detection")
-        .guarantee(args.guarantee);
     config.parallelism = args.parallelism;
-    if let Some(dir) = args.snapshot_dir {
-        config = config.snapshot_dir(dir);
-    }
-    if let Some(ms) = args.snapshot_interval_ms {
-        config = config.snapshot_interval(Duration::from_millis(ms));
-    }
     let started = Instant::now();
     let job = eddy.submit(p, config).context("submitting the demo job")?;
     let live = std::io::stderr().is_terminal() && !args.json;
