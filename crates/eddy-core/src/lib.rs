@@ -32,7 +32,7 @@ mod window;
 pub use aggregate::AggregateOperation;
 pub use error::{EddyError, ProcessorError};
 pub use item::{Either, Event, Msg, SnapshotBarrier, Watermark, NO_TIMESTAMP};
-pub use processor::{Inbox, Outbox, Processor, ProcessorContext, VecOutbox};
+pub use processor::{Inbox, Outbox, Processor, ProcessorContext, SnapshotRequester, VecOutbox};
 pub use snapshot::{
     Guarantee, PendingEpochs, SealedEpoch, SnapshotEntry, SnapshotWriter, State, StateKey,
 };

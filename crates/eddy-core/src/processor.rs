@@ -327,6 +327,41 @@ pub struct ProcessorContext {
     /// Time between the job's snapshots, when it takes any: a transactional
     /// sink checks it against its transaction timeout.
     pub snapshot_interval: Option<std::time::Duration>,
+    /// Asks the job for a snapshot before its interval is up.
+    pub snapshot_requester: SnapshotRequester,
+}
+
+/// Asks a job for its next snapshot now rather than at the end of the
+/// interval. A two-phase-commit sink holds its output until a snapshot
+/// completes; when what it holds grows large it asks, so that memory stays
+/// bounded however fast the input comes. Cheap to clone; asking while a
+/// request is pending does nothing more.
+#[derive(Clone, Default)]
+pub struct SnapshotRequester(Option<Arc<dyn Fn() + Send + Sync>>);
+
+impl SnapshotRequester {
+    /// A requester that calls `request` (the runtime's side).
+    pub fn new(request: impl Fn() + Send + Sync + 'static) -> Self {
+        SnapshotRequester(Some(Arc::new(request)))
+    }
+
+    /// Asks for a snapshot; does nothing in a job without snapshots or
+    /// outside a job.
+    pub fn request(&self) {
+        if let Some(request) = &self.0 {
+            request();
+        }
+    }
+}
+
+impl std::fmt::Debug for SnapshotRequester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "SnapshotRequester(job)"
+        } else {
+            "SnapshotRequester(none)"
+        })
+    }
 }
 
 impl ProcessorContext {
@@ -340,6 +375,7 @@ impl ProcessorContext {
             late_events: Arc::new(AtomicU64::new(0)),
             guarantee: Guarantee::None,
             snapshot_interval: None,
+            snapshot_requester: SnapshotRequester::default(),
         }
     }
 

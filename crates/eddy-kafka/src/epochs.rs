@@ -3,16 +3,17 @@
 //! the recovery that runs before the first commit (the protocol is
 //! described in the `transactional` module).
 //!
-//! Memory: a sink holds the output of every epoch not yet committed, that
-//! is about one snapshot interval of output (two while a commit runs). It
+//! Memory: a sink holds the output of every epoch not yet committed, at
+//! most about one snapshot interval of output (two while a commit runs). It
 //! cannot hold back input to bound this: under exactly-once the barrier
-//! that ends an epoch arrives behind that input.
+//! that ends an epoch arrives behind that input. Instead an epoch that grows
+//! past 32 MiB asks the job for its next snapshot at once.
 
 use crate::format::Encoder;
 use crate::transactional::{TransactionalProducer, TransactionalSettings};
 use crate::ProducerRecord;
 use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
-use eddy_core::{PendingEpochs, ProcessorError, SealedEpoch};
+use eddy_core::{PendingEpochs, ProcessorError, SealedEpoch, SnapshotRequester};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -156,13 +157,23 @@ pub(crate) struct EpochWriter {
     pending: PendingEpochs<EpochRecords>,
     /// This instance's producer, once recovery ran.
     producer: Option<TransactionalProducer>,
+    /// Asks the job for an early snapshot when the current epoch is large.
+    requester: SnapshotRequester,
+    /// Asked in the current epoch already.
+    requested: bool,
 }
+
+/// An epoch holding this many encoded bytes asks for the next snapshot at
+/// once rather than at the end of the interval, which bounds what the sink
+/// holds by the output of about one snapshot rather than of one interval.
+const EARLY_SNAPSHOT_BYTES: usize = 32 << 20;
 
 impl EpochWriter {
     pub(crate) fn new(
         settings: Arc<TransactionalSettings>,
         instance: usize,
         parallelism: usize,
+        requester: SnapshotRequester,
     ) -> Self {
         EpochWriter {
             settings,
@@ -171,6 +182,17 @@ impl EpochWriter {
             current: EpochRecords::default(),
             pending: PendingEpochs::default(),
             producer: None,
+            requester,
+            requested: false,
+        }
+    }
+
+    /// Asks for an early snapshot when the current epoch has grown large;
+    /// called once per input batch.
+    pub(crate) fn ask_if_large(&mut self) {
+        if !self.requested && self.current.bytes.len() >= EARLY_SNAPSHOT_BYTES {
+            self.requested = true;
+            self.requester.request();
         }
     }
 
@@ -207,6 +229,7 @@ impl EpochWriter {
         writer: &mut SnapshotWriter,
     ) -> Result<(), ProcessorError> {
         self.recover()?;
+        self.requested = false;
         if !self.current.is_empty() {
             self.pending.push(std::mem::take(&mut self.current));
         }

@@ -337,6 +337,7 @@ where
                     Arc::new(settings),
                     ctx.instance,
                     ctx.parallelism,
+                    ctx.snapshot_requester.clone(),
                 )))
             }
         };
@@ -510,6 +511,7 @@ where
                 ))
             })?;
         }
+        epochs.ask_if_large();
         Ok(())
     }
 }

@@ -337,3 +337,41 @@ fn when_file_missing_then_job_fails_naming_the_path() {
         "{err}"
     );
 }
+
+#[test]
+fn when_exactly_once_sink_holds_many_items_then_it_asks_for_a_snapshot_before_the_interval() {
+    let eddy = eddy();
+    let p = Pipeline::new();
+    let (sink, collected) = Sinks::collect();
+    p.read_from(Sources::generator(|n| n).rate(400_000.0))
+        .write_to(sink);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("early-snapshot-{}", std::process::id()));
+    let job = eddy
+        .submit(
+            p,
+            JobConfig::default()
+                .guarantee(eddy_core::Guarantee::ExactlyOnce)
+                .snapshot_interval(Duration::from_secs(3600))
+                .snapshot_dir(&dir),
+        )
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while job.snapshot_stats().completed == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no early snapshot although the sink held {} items",
+            collected.len()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The snapshot released what the sink held.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while collected.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing delivered");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    job.cancel();
+    let _ = job.join();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -68,7 +68,7 @@
 
 use crate::sink::PendingRow;
 use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
-use eddy_core::{PendingEpochs, ProcessorContext, ProcessorError, SealedEpoch};
+use eddy_core::{PendingEpochs, ProcessorContext, ProcessorError, SealedEpoch, SnapshotRequester};
 use std::collections::BTreeMap;
 
 /// The marker table's name, for the statements below to be constants.
@@ -132,7 +132,16 @@ pub(crate) struct EpochRows {
     /// The input ended and everything was written: nothing is left to save
     /// (the runtime saves a finished processor once more).
     finished: bool,
+    /// Asks the job for an early snapshot when the current epoch is large.
+    requester: SnapshotRequester,
+    /// Asked in the current epoch already.
+    requested: bool,
 }
+
+/// An epoch holding this many rows asks for the next snapshot at once
+/// rather than at the end of the interval: what the sink holds is bounded
+/// by the rows of about one snapshot, not of one interval.
+const EARLY_SNAPSHOT_ROWS: usize = 100_000;
 
 impl EpochRows {
     pub(crate) fn new(ctx: &ProcessorContext) -> Self {
@@ -144,6 +153,17 @@ impl EpochRows {
             pending: PendingEpochs::default(),
             recovered: false,
             finished: false,
+            requester: ctx.snapshot_requester.clone(),
+            requested: false,
+        }
+    }
+
+    /// Asks for an early snapshot when the current epoch has grown large;
+    /// called once per input batch.
+    pub(crate) fn ask_if_large(&mut self) {
+        if !self.requested && self.pending.current_len() >= EARLY_SNAPSHOT_ROWS {
+            self.requested = true;
+            self.requester.request();
         }
     }
 
@@ -196,6 +216,7 @@ impl EpochRows {
         if self.finished {
             return Ok(());
         }
+        self.requested = false;
         self.pending
             .seal_and_save(snapshot_id, self.instance, writer)
     }

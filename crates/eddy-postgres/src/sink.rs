@@ -584,6 +584,9 @@ impl<T: Serialize + Send + 'static> Processor for PostgresSinkP<T> {
                 self.flush().map_err(Self::fail)?;
             }
         }
+        if let Some(epochs) = &mut self.epochs {
+            epochs.ask_if_large();
+        }
         // A trickle of input never leaves the runtime an idle round in which
         // to call `try_process`, so the linger is checked here too.
         self.flush_if_lingered().map_err(Self::fail)

@@ -194,6 +194,7 @@ impl<T: Send + 'static> EdgeFactory for TypedEdge<T> {
 pub(crate) struct SnapshotSetup {
     pub(crate) guarantee: Guarantee,
     pub(crate) interval: std::time::Duration,
+    pub(crate) requester: eddy_core::SnapshotRequester,
     pub(crate) shared: Option<Arc<SnapshotShared>>,
     pub(crate) restore: Option<Arc<LoadedSnapshot>>,
 }
@@ -420,6 +421,7 @@ impl Dag {
                     late_events: metrics.late_events.clone(),
                     guarantee: snapshots.guarantee,
                     snapshot_interval: snapshots.shared.as_ref().map(|_| snapshots.interval),
+                    snapshot_requester: snapshots.requester.clone(),
                 };
                 let role = snapshots.shared.as_ref().map(|shared| SnapshotRole {
                     index: tasklets.len(),

@@ -212,6 +212,8 @@ struct ControlState {
     stats: SnapshotStats,
     /// Stages whose saved state no stage of this job took.
     unmatched_state: Vec<String>,
+    /// A processor asked for the next snapshot before the interval is up.
+    snapshot_requested: bool,
 }
 
 /// A job's state shared by its handles and its supervisor.
@@ -475,6 +477,7 @@ pub(crate) fn start(
             commands: VecDeque::new(),
             stats: SnapshotStats::default(),
             unmatched_state: Vec::new(),
+            snapshot_requested: false,
         }),
         changed: Condvar::new(),
     });
@@ -588,9 +591,25 @@ impl Supervisor {
             let last = self.next_snapshot_id - 1;
             Arc::new(SnapshotShared::new(config.guarantee, tasklets, last))
         });
+        let requester = match &shared {
+            Some(_) => {
+                let control = Arc::downgrade(&self.control);
+                eddy_core::SnapshotRequester::new(move || {
+                    if let Some(control) = control.upgrade() {
+                        let mut state = control.state.lock();
+                        if !state.snapshot_requested {
+                            state.snapshot_requested = true;
+                            control.changed.notify_all();
+                        }
+                    }
+                })
+            }
+            None => eddy_core::SnapshotRequester::default(),
+        };
         let setup = SnapshotSetup {
             guarantee: config.guarantee,
             interval: config.snapshot_interval,
+            requester,
             shared: shared.clone(),
             restore: self.restore.clone(),
         };
@@ -640,6 +659,10 @@ impl Supervisor {
                 return Wake::Ended;
             }
             match snapshot_at {
+                Some(_) if state.snapshot_requested => {
+                    state.snapshot_requested = false;
+                    return Wake::SnapshotDue;
+                }
                 Some(at) if Instant::now() >= at => return Wake::SnapshotDue,
                 Some(at) => {
                     self.control.changed.wait_until(&mut state, at);

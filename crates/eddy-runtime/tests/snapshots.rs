@@ -563,3 +563,57 @@ fn when_join_side_input_never_ends_then_snapshots_wait_and_cancel_still_works() 
         .expect("cancel is not held back by the postponed snapshot");
     assert!(matches!(outcome, Err(eddy_core::EddyError::Cancelled)));
 }
+
+/// Asks for a snapshot on every batch, as a sink holding too much would.
+#[derive(Default)]
+struct AskingSink {
+    requester: eddy_core::SnapshotRequester,
+}
+
+impl Processor for AskingSink {
+    type In = u64;
+    type Out = ();
+
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.requester = ctx.snapshot_requester.clone();
+        Ok(())
+    }
+
+    fn process<O: Outbox<()>>(
+        &mut self,
+        _: usize,
+        inbox: &mut Inbox<u64>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        while inbox.poll().is_some() {}
+        self.requester.request();
+        Ok(())
+    }
+}
+
+#[test]
+fn when_a_processor_asks_for_a_snapshot_then_one_comes_before_the_interval() {
+    let dir = temp_dir();
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let mut dag = Dag::new();
+    let source = dag.vertex("source", |_| PacedSource {
+        next: 0,
+        n: u64::MAX,
+        per_ms: 10,
+        step: 1,
+        instance: 0,
+        started: Instant::now(),
+        emitted: 0,
+    });
+    let sink = dag.vertex("sink", |_| AskingSink::default());
+    dag.edge(source, sink, Routing::unicast());
+    let job = eddy
+        .submit(
+            dag,
+            config(&dir, Guarantee::ExactlyOnce).snapshot_interval(Duration::from_secs(3600)),
+        )
+        .unwrap();
+    wait_for_snapshots(&job, 2);
+    job.cancel();
+    assert!(matches!(job.join(), Err(eddy_core::EddyError::Cancelled)));
+}

@@ -16,7 +16,9 @@
 //! see the last committed epoch again after the process restarts.
 
 use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
-use eddy_core::{Guarantee, PendingEpochs, ProcessorContext, ProcessorError, State};
+use eddy_core::{
+    Guarantee, PendingEpochs, ProcessorContext, ProcessorError, SnapshotRequester, State,
+};
 use parking_lot::Mutex;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,7 +54,15 @@ pub(crate) struct EpochOutput<T> {
     writer: u64,
     instance: usize,
     parallelism: usize,
+    requester: SnapshotRequester,
+    /// Asked for an early snapshot in the current epoch already.
+    requested: bool,
 }
+
+/// An epoch holding this many items asks for the next snapshot at once
+/// rather than at the end of the interval: what a sink holds is bounded by
+/// the input of about one snapshot, not of one interval.
+const EARLY_SNAPSHOT_ITEMS: usize = 100_000;
 
 impl<T: State> EpochOutput<T> {
     /// Disabled until [`init`](EpochOutput::init).
@@ -64,6 +74,8 @@ impl<T: State> EpochOutput<T> {
             writer: 0,
             instance: 0,
             parallelism: 1,
+            requester: SnapshotRequester::default(),
+            requested: false,
         }
     }
 
@@ -73,6 +85,7 @@ impl<T: State> EpochOutput<T> {
         self.writer = new_writer_id();
         self.instance = ctx.instance;
         self.parallelism = ctx.parallelism.max(1);
+        self.requester = ctx.snapshot_requester.clone();
     }
 
     /// Whether output waits for snapshots.
@@ -87,6 +100,15 @@ impl<T: State> EpochOutput<T> {
         self.pending.push(item);
     }
 
+    /// Asks for an early snapshot when the current epoch has grown large;
+    /// called once per input batch.
+    pub(crate) fn ask_if_large(&mut self) {
+        if !self.requested && self.pending.current_len() >= EARLY_SNAPSHOT_ITEMS {
+            self.requested = true;
+            self.requester.request();
+        }
+    }
+
     /// Seals the current epoch as `snapshot_id` and saves every epoch not
     /// committed yet.
     pub(crate) fn save(
@@ -97,6 +119,7 @@ impl<T: State> EpochOutput<T> {
         if !self.enabled || self.finished {
             return Ok(());
         }
+        self.requested = false;
         self.pending
             .seal_and_save(snapshot_id, self.writer as usize, writer)
     }

@@ -184,6 +184,7 @@ impl<T: Send + 'static, D: Delivery<T>> Processor for DeliverySinkP<T, D> {
                 let held = self.delivery.hold(e.value);
                 self.output.push(held);
             }
+            self.output.ask_if_large();
         } else {
             self.delivery.deliver_now(inbox);
         }
