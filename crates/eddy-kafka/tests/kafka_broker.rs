@@ -499,9 +499,22 @@ fn broker_restart(eddy: &Eddy, broker: &Broker) {
         metrics.records()
     );
     broker.restart();
-    job.join_timeout(Duration::from_secs(120))
-        .expect("the job completes")
-        .unwrap();
+    // Generous: after a restart librdkafka reconnects with backoff and
+    // retries requests that were in flight (request.timeout.ms).
+    let outcome = job.join_timeout(Duration::from_secs(240));
+    let Some(outcome) = outcome else {
+        let vertices: Vec<String> = job
+            .metrics()
+            .iter()
+            .map(|m| format!("{} in {} out {}", m.name, m.items_in, m.items_out))
+            .collect();
+        panic!(
+            "the job did not complete within 240 s of the broker's restart: source read {} of {n}; {}",
+            metrics.records(),
+            vertices.join(", ")
+        );
+    };
+    outcome.unwrap();
     assert_eq!(metrics.records(), n as u64);
     let out = read_all(b, "rs-out", n, Duration::from_secs(60));
     let mut seen = vec![false; n];
