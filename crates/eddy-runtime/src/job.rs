@@ -13,7 +13,7 @@ use crate::metrics::{VertexMetrics, VertexMetricsSource};
 use crate::queue::QueueLimits;
 use crate::snapshot::{
     exported_snapshot_path, read_snapshot_file, LoadedSnapshot, SnapshotShared, SnapshotStats,
-    SnapshotStore, SnapshotTimer,
+    SnapshotStore,
 };
 use crate::Scheduler;
 use eddy_core::{EddyError, Guarantee};
@@ -505,6 +505,8 @@ enum Wake {
 struct Supervisor {
     control: Arc<JobControl>,
     name: String,
+    /// The snapshot directory: the job's own or the instance's.
+    root: PathBuf,
     spec: JobSpec,
     scheduler: Arc<Scheduler>,
     store: Option<SnapshotStore>,
@@ -558,6 +560,7 @@ impl Supervisor {
         Ok(Supervisor {
             control,
             name,
+            root,
             spec,
             scheduler,
             store,
@@ -709,7 +712,7 @@ impl Supervisor {
                 .iter()
                 .any(|c| matches!(c, Command::Cancel | Command::Shutdown | Command::Restart))
         };
-        let timer = SnapshotTimer::start();
+        let started = Instant::now();
         while shared.loading.load(Ordering::Acquire) > 0 {
             // No barrier is out yet: any command may go first (a join whose
             // side input never ends would otherwise hold the job's commands
@@ -740,7 +743,7 @@ impl Supervisor {
             let stats = &mut state.stats;
             stats.completed += 1;
             stats.last_id = id;
-            stats.last_duration = timer.elapsed();
+            stats.last_duration = started.elapsed();
             stats.last_bytes = bytes;
             stats.last_entries = parts.iter().map(|p| p.entries).sum();
             stats.last_completed_at = Some(std::time::SystemTime::now());
@@ -874,12 +877,11 @@ impl Supervisor {
                         terminal,
                         reply,
                     }) => {
-                        let result =
-                            exported_snapshot_path(&self.export_root(), &name).and_then(|target| {
-                                let path = self.take_snapshot(&execution, terminal)?;
-                                copy_durably(&path, &target)?;
-                                Ok(target)
-                            });
+                        let result = exported_snapshot_path(&self.root, &name).and_then(|target| {
+                            let path = self.take_snapshot(&execution, terminal)?;
+                            copy_durably(&path, &target)?;
+                            Ok(target)
+                        });
                         let _ = reply.send(result);
                         if terminal {
                             self.stop_and_wait(&execution);
@@ -910,14 +912,6 @@ impl Supervisor {
             }
             self.control.changed.wait(&mut state);
         }
-    }
-
-    fn export_root(&self) -> PathBuf {
-        self.spec
-            .config
-            .snapshot_dir
-            .clone()
-            .unwrap_or_else(|| self.spec.snapshot_root.clone())
     }
 }
 

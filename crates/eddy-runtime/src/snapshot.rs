@@ -510,19 +510,6 @@ pub fn exported_snapshot_path(root: &Path, name: &str) -> Result<PathBuf, EddyEr
     Ok(root.join("exported").join(format!("{name}.bin")))
 }
 
-/// Measures one snapshot.
-pub(crate) struct SnapshotTimer(Instant);
-
-impl SnapshotTimer {
-    pub(crate) fn start() -> Self {
-        SnapshotTimer(Instant::now())
-    }
-
-    pub(crate) fn elapsed(&self) -> Duration {
-        self.0.elapsed()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,21 @@ struct PacedSource {
     emitted: u64,
 }
 
+impl PacedSource {
+    /// Emits 0..n at about `per_ms` items per millisecond per instance.
+    fn new(n: u64, per_ms: u64) -> Self {
+        PacedSource {
+            next: 0,
+            n,
+            per_ms,
+            step: 1,
+            instance: 0,
+            started: Instant::now(),
+            emitted: 0,
+        }
+    }
+}
+
 impl Processor for PacedSource {
     type In = ();
     type Out = u64;
@@ -194,15 +209,7 @@ impl Processor for CommitSink {
 
 fn dag(n: u64, per_ms: u64, target: &Arc<Mutex<Target>>) -> Dag {
     let mut dag = Dag::new();
-    let source = dag.vertex("source", move |_| PacedSource {
-        next: 0,
-        n,
-        per_ms,
-        step: 1,
-        instance: 0,
-        started: Instant::now(),
-        emitted: 0,
-    });
+    let source = dag.vertex("source", move |_| PacedSource::new(n, per_ms));
     dag.set_parallelism(source, SOURCES);
     let counter = dag.vertex("counter", |_| KeyedCounter::default());
     let t = target.clone();
@@ -456,17 +463,7 @@ fn when_snapshots_taken_while_side_input_loads_then_stream_waits_and_output_is_e
     let target = Arc::new(Mutex::new(Target::default()));
     let (side_n, stream_n) = (10_000, 40_000);
     let mut dag = Dag::new();
-    let paced = move |n: u64| {
-        move |_: &ProcessorContext| PacedSource {
-            next: 0,
-            n,
-            per_ms: 20,
-            step: 1,
-            instance: 0,
-            started: Instant::now(),
-            emitted: 0,
-        }
-    };
+    let paced = move |n: u64| move |_: &ProcessorContext| PacedSource::new(n, 20);
     let side = dag.vertex("side", paced(side_n));
     dag.set_parallelism(side, 1);
     let stream = dag.vertex("stream", paced(stream_n));
@@ -525,15 +522,7 @@ fn when_join_side_input_never_ends_then_snapshots_wait_and_cancel_still_works() 
     let eddy = Eddy::new(EddyConfig::with_threads(2));
     let target = Arc::new(Mutex::new(Target::default()));
     let mut dag = Dag::new();
-    let endless = |_: &ProcessorContext| PacedSource {
-        next: 0,
-        n: u64::MAX,
-        per_ms: 1,
-        step: 1,
-        instance: 0,
-        started: Instant::now(),
-        emitted: 0,
-    };
+    let endless = |_: &ProcessorContext| PacedSource::new(u64::MAX, 1);
     let side = dag.vertex("side", endless);
     let stream = dag.vertex("stream", endless);
     let join = dag.vertex("join", |_| SideFirst::default());
@@ -596,15 +585,7 @@ fn when_a_processor_asks_for_a_snapshot_then_one_comes_before_the_interval() {
     let dir = temp_dir();
     let eddy = Eddy::new(EddyConfig::with_threads(2));
     let mut dag = Dag::new();
-    let source = dag.vertex("source", |_| PacedSource {
-        next: 0,
-        n: u64::MAX,
-        per_ms: 10,
-        step: 1,
-        instance: 0,
-        started: Instant::now(),
-        emitted: 0,
-    });
+    let source = dag.vertex("source", |_| PacedSource::new(u64::MAX, 10));
     let sink = dag.vertex("sink", |_| AskingSink::default());
     dag.edge(source, sink, Routing::unicast());
     let job = eddy
