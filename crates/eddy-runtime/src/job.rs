@@ -12,8 +12,8 @@ use crate::dag::{Dag, DagView, SnapshotSetup};
 use crate::metrics::{VertexMetrics, VertexMetricsSource};
 use crate::queue::QueueLimits;
 use crate::snapshot::{
-    exported_snapshot_path, read_snapshot_file, LoadedSnapshot, SnapshotShared, SnapshotStats,
-    SnapshotStore,
+    export_snapshot_file, exported_snapshot_path, read_snapshot_file, LoadedSnapshot,
+    SnapshotShared, SnapshotStats, SnapshotStore,
 };
 use crate::Scheduler;
 use eddy_core::{EddyError, Guarantee};
@@ -879,7 +879,7 @@ impl Supervisor {
                     }) => {
                         let result = exported_snapshot_path(&self.root, &name).and_then(|target| {
                             let path = self.take_snapshot(&execution, terminal)?;
-                            copy_durably(&path, &target)?;
+                            export_snapshot_file(&path, &target)?;
                             Ok(target)
                         });
                         let _ = reply.send(result);
@@ -913,22 +913,4 @@ impl Supervisor {
             self.control.changed.wait(&mut state);
         }
     }
-}
-
-/// Copies a snapshot file to its export name: temporary name, fsync, rename.
-fn copy_durably(from: &std::path::Path, to: &std::path::Path) -> Result<(), EddyError> {
-    let io = |what: &str| {
-        let context = format!("{what} {}", to.display());
-        move |source| EddyError::Io { context, source }
-    };
-    if let Some(dir) = to.parent() {
-        std::fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
-    }
-    let tmp = to.with_extension("tmp");
-    std::fs::copy(from, &tmp).map_err(io("exporting snapshot to"))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io("syncing"))?;
-    std::fs::rename(&tmp, to).map_err(io("renaming into place"))?;
-    Ok(())
 }

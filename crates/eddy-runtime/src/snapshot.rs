@@ -346,15 +346,36 @@ pub(crate) fn write_snapshot_file(
         Ok(file.metadata()?.len())
     };
     let size = write().map_err(io_error(format!("writing snapshot {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io_error(format!(
+    rename_into_place(&tmp, path)?;
+    Ok(size)
+}
+
+/// Renames a written and fsynced temporary file to its name, then fsyncs
+/// the directory: the rename is durable only once the directory is.
+fn rename_into_place(tmp: &Path, path: &Path) -> Result<(), EddyError> {
+    std::fs::rename(tmp, path).map_err(io_error(format!(
         "renaming snapshot {} into place",
         tmp.display()
     )))?;
-    // The rename is durable only once the directory is.
-    if let Ok(d) = File::open(dir) {
+    if let Ok(d) = File::open(path.parent().unwrap_or(Path::new("."))) {
         let _ = d.sync_all();
     }
-    Ok(size)
+    Ok(())
+}
+
+/// Copies a snapshot file to its export name, as durably as a snapshot is
+/// written: temporary name, fsync, rename, fsync of the directory.
+pub(crate) fn export_snapshot_file(from: &Path, to: &Path) -> Result<(), EddyError> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io_error(format!(
+        "creating the export directory {}",
+        dir.display()
+    )))?;
+    let tmp = to.with_extension("tmp");
+    std::fs::copy(from, &tmp)
+        .and_then(|_| File::open(&tmp)?.sync_all())
+        .map_err(io_error(format!("exporting snapshot to {}", tmp.display())))?;
+    rename_into_place(&tmp, to)
 }
 
 /// Reads a snapshot file written by [`write_snapshot_file`].
