@@ -49,7 +49,6 @@
 //! assert!(Predicate::parse("balance >").is_err());
 //! ```
 
-pub mod bench;
 pub mod clock;
 pub mod config;
 mod error;

@@ -5,7 +5,7 @@
 //! [`KafkaSink`] implements `eddy_pipeline::Sink`, so a pipeline reads and
 //! writes topics like any other source or sink, and no rdkafka type leaks
 //! into the pipeline API. [`cli`] holds the `eddy produce` and
-//! `eddy consume` functions, [`bench`](mod@bench) the `eddy bench kafka` benchmark.
+//! `eddy consume` functions.
 //!
 //! In a job that takes snapshots, the source saves its offsets (and its
 //! event-time state) and resumes from them after a restart; the sink makes
@@ -30,7 +30,6 @@
 //! ```
 
 mod admin;
-pub mod bench;
 pub mod cli;
 mod dead_letter;
 mod epochs;
@@ -42,7 +41,6 @@ mod poller;
 mod record;
 mod sink;
 mod source;
-pub mod testing;
 mod transactional;
 
 pub use admin::{create_topic, end_offsets, partition_count, Properties};

@@ -395,6 +395,7 @@ where
     P: Projection<KD::Value, VD::Value>,
 {
     type Out = P::Out;
+    type Bound = eddy_pipeline::Unbounded;
     type Processor = KafkaSourceP<KD, VD, P>;
 
     fn name(&self) -> String {

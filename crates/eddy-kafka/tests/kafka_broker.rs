@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// Records of the round-trip scenario.
 const ROUND_TRIP_RECORDS: usize = 1_000_000;
 
-use eddy_kafka::testing::TestBroker as Broker;
+use eddy_testkit::kafka::TestBroker as Broker;
 
 #[path = "kafka_broker/snapshots.rs"]
 mod snapshots;

@@ -174,6 +174,7 @@ pub struct MapSource<K, V> {
 
 impl<K: GridKey, V: GridValue> Source for MapSource<K, V> {
     type Out = (K, V);
+    type Bound = crate::sources::Bounded;
     type Processor = crate::sources::ItemsP<(K, V)>;
     fn name(&self) -> String {
         format!("map:{}", self.map.name())
@@ -207,6 +208,7 @@ pub struct MapJournalSource<K, V> {
 
 impl<K: GridKey, V: GridValue> Source for MapJournalSource<K, V> {
     type Out = MapChange<K, V>;
+    type Bound = crate::sources::Unbounded;
     type Processor = MapJournalP<K, V>;
     fn name(&self) -> String {
         format!("map-journal:{}", self.map.name())

@@ -43,13 +43,14 @@
 pub mod grid;
 pub mod processors;
 pub mod sinks;
+mod source_builder;
 pub mod sources;
 pub mod stage;
 pub mod transform;
 
 pub use eddy_core::{agg, AggregateOperation, Either, Event, WindowDefinition, WindowResult};
 pub use sinks::{Collected, Sink, Sinks};
-pub use sources::{Source, Sources};
+pub use sources::{Bounded, Boundedness, Source, SourceBuilder, Sources, Unbounded};
 pub use stage::{KeyedStage, Shared, StreamStage, WindowStage};
 pub use transform::EventTimePolicy;
 

@@ -8,9 +8,31 @@
 use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter, BROADCAST};
 use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+pub use crate::source_builder::{
+    BuiltSource, BuiltSourceP, SourceBuffer, SourceBuilder, SourceBuilderWithFill,
+    SOURCE_BUFFER_ITEMS_MAX,
+};
+
+/// Whether a source ends, as a type: [`Bounded`] or [`Unbounded`]. Stages
+/// carry it through their stateless transforms, so that what needs a finite
+/// input (the side input of [`hash_join`](crate::StreamStage::hash_join),
+/// read to its end before the stream) refuses an endless one when the
+/// pipeline is compiled by rustc, not when the job hangs.
+pub trait Boundedness: 'static {}
+
+/// The mark of a source that ends (a batch source).
+pub enum Bounded {}
+
+/// The mark of a source that may run forever (a stream source).
+pub enum Unbounded {}
+
+impl Boundedness for Bounded {}
+impl Boundedness for Unbounded {}
 
 /// A source of items of type `Out`: a factory of source processors.
 ///
@@ -19,6 +41,8 @@ use std::time::{Duration, Instant};
 pub trait Source: Send + Sync + 'static {
     /// What it emits.
     type Out: Clone + Send + 'static;
+    /// [`Bounded`] if it ends, [`Unbounded`] if it may run forever.
+    type Bound: Boundedness;
     /// Its processor.
     type Processor: Processor<In = (), Out = Event<Self::Out>>;
     /// A name for the stage, used in metrics and errors.
@@ -55,23 +79,26 @@ impl Sources {
             anchor_epoch_ms: None,
             start_seq: 0,
             end_seq: None,
+            _bound: PhantomData,
         }
     }
 
     /// The lines of a file, then done.
-    pub fn file_lines(path: impl Into<PathBuf>) -> FileSource {
+    pub fn file_lines(path: impl Into<PathBuf>) -> FileSource<Bounded> {
         FileSource {
             path: path.into(),
             tail: false,
+            _bound: PhantomData,
         }
     }
 
     /// The lines of a file, including lines appended later, forever (like
     /// `tail -f`).
-    pub fn tail_file(path: impl Into<PathBuf>) -> FileSource {
+    pub fn tail_file(path: impl Into<PathBuf>) -> FileSource<Unbounded> {
         FileSource {
             path: path.into(),
             tail: true,
+            _bound: PhantomData,
         }
     }
 }
@@ -83,6 +110,7 @@ pub struct ItemsSource<T> {
 
 impl<T: Clone + Send + Sync + 'static> Source for ItemsSource<T> {
     type Out = T;
+    type Bound = Bounded;
     type Processor = ItemsP<T>;
     fn name(&self) -> String {
         "items".into()
@@ -159,17 +187,31 @@ impl<T: Clone + Send + Sync + 'static> Processor for ItemsP<T> {
 /// The key of the entry a single-instance source saves its position under.
 const POSITION: &str = "position";
 
-/// See [`Sources::generator`].
-#[derive(Clone)]
-pub struct GeneratorSource<F> {
+/// See [`Sources::generator`]; [`limit`](Self::limit) makes it
+/// [`Bounded`].
+pub struct GeneratorSource<F, B = Unbounded> {
     f: F,
     rate_per_sec: Option<f64>,
     anchor_epoch_ms: Option<i64>,
     start_seq: u64,
     end_seq: Option<u64>,
+    _bound: PhantomData<fn() -> B>,
 }
 
-impl<F> GeneratorSource<F> {
+impl<F: Clone, B> Clone for GeneratorSource<F, B> {
+    fn clone(&self) -> Self {
+        GeneratorSource {
+            f: self.f.clone(),
+            rate_per_sec: self.rate_per_sec,
+            anchor_epoch_ms: self.anchor_epoch_ms,
+            start_seq: self.start_seq,
+            end_seq: self.end_seq,
+            _bound: PhantomData,
+        }
+    }
+}
+
+impl<F, B> GeneratorSource<F, B> {
     /// Emits at most `per_sec` items per second in total (open loop: an
     /// instance that falls behind catches up as fast as it can).
     pub fn rate(mut self, per_sec: f64) -> Self {
@@ -186,9 +228,28 @@ impl<F> GeneratorSource<F> {
     }
 
     /// Stops after `count` items in total: a batch source.
-    pub fn limit(mut self, count: u64) -> Self {
-        self.end_seq = Some(self.start_seq + count);
-        self
+    pub fn limit(self, count: u64) -> GeneratorSource<F, Bounded> {
+        GeneratorSource {
+            end_seq: Some(self.start_seq + count),
+            f: self.f,
+            rate_per_sec: self.rate_per_sec,
+            anchor_epoch_ms: self.anchor_epoch_ms,
+            start_seq: self.start_seq,
+            _bound: PhantomData,
+        }
+    }
+
+    /// The same source typed as [`Unbounded`], for code that decides at run
+    /// time whether to [`limit`](Self::limit) it.
+    pub fn into_unbounded(self) -> GeneratorSource<F, Unbounded> {
+        GeneratorSource {
+            f: self.f,
+            rate_per_sec: self.rate_per_sec,
+            anchor_epoch_ms: self.anchor_epoch_ms,
+            start_seq: self.start_seq,
+            end_seq: self.end_seq,
+            _bound: PhantomData,
+        }
     }
 
     /// Starts at sequence number `seq` (replay from there).
@@ -200,12 +261,14 @@ impl<F> GeneratorSource<F> {
     }
 }
 
-impl<T, F> Source for GeneratorSource<F>
+impl<T, F, B> Source for GeneratorSource<F, B>
 where
     T: Clone + Send + 'static,
     F: Fn(u64) -> T + Clone + Send + Sync + 'static,
+    B: Boundedness,
 {
     type Out = T;
+    type Bound = B;
     type Processor = GeneratorP<F>;
     fn name(&self) -> String {
         "generator".into()
@@ -382,13 +445,15 @@ where
 }
 
 /// See [`Sources::file_lines`] and [`Sources::tail_file`].
-pub struct FileSource {
+pub struct FileSource<B> {
     path: PathBuf,
     tail: bool,
+    _bound: PhantomData<fn() -> B>,
 }
 
-impl Source for FileSource {
+impl<B: Boundedness> Source for FileSource<B> {
     type Out = String;
+    type Bound = B;
     type Processor = FileP;
     fn name(&self) -> String {
         format!("file:{}", self.path.display())

@@ -12,7 +12,7 @@ use crate::processors::session::SessionWindowP;
 use crate::processors::window::FrameWindowP;
 use crate::processors::LateEventFn;
 use crate::sinks::Sink;
-use crate::sources::Source;
+use crate::sources::{Bounded, Boundedness, Source, Unbounded};
 use crate::transform::{
     EventTimePolicy, Filter, FlatMap, Fused, Identity, Map, PassThrough, Peek, Then, Timestamps,
     Transform,
@@ -26,6 +26,7 @@ use eddy_core::{
 };
 use eddy_runtime::{AnyInput, Routing, VertexRef};
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,19 +52,29 @@ struct InputSpec<I> {
     priority: i32,
 }
 
-/// A vertex running processors of type `P`, made by `supplier`.
-pub struct ProcessorUpstream<P: Processor, F> {
+/// An upstream whose output ends: what a hash join's side input must be.
+/// Implemented by the stages of [`Bounded`] sources and what stateless
+/// transforms make of them.
+pub trait BoundedUpstream: Upstream {}
+
+/// A vertex running processors of type `P`, made by `supplier`; `B` says
+/// whether its output ends (only a source's can be [`Bounded`] as a type).
+pub struct ProcessorUpstream<P: Processor, F, B = Unbounded> {
     name: String,
     parallelism: Option<usize>,
     supplier: F,
     inputs: Vec<InputSpec<P::In>>,
+    _bound: PhantomData<fn() -> B>,
 }
 
-impl<X, P, F> Upstream for ProcessorUpstream<P, F>
+impl<P: Processor, F> BoundedUpstream for ProcessorUpstream<P, F, Bounded> where Self: Upstream {}
+
+impl<X, P, F, B> Upstream for ProcessorUpstream<P, F, B>
 where
     X: Clone + Send + 'static,
     P: Processor<Out = Event<X>>,
     F: Fn(&ProcessorContext) -> P + Send + Sync + 'static,
+    B: Boundedness,
 {
     type Out = X;
 
@@ -104,6 +115,7 @@ where
         parallelism: None,
         supplier,
         inputs,
+        _bound: PhantomData,
     }
 }
 
@@ -167,8 +179,10 @@ impl<U: Upstream> StreamStage<U, Identity> {
 }
 
 /// The source stage type `Pipeline::read_from` returns.
-pub type SourceStage<S> =
-    StreamStage<ProcessorUpstream<<S as Source>::Processor, SourceSupplier<S>>, Identity>;
+pub type SourceStage<S> = StreamStage<
+    ProcessorUpstream<<S as Source>::Processor, SourceSupplier<S>, <S as Source>::Bound>,
+    Identity,
+>;
 
 /// Creates the processor of one source instance.
 pub type SourceSupplier<S> =
@@ -185,8 +199,13 @@ pub(crate) fn source_stage<S: Source>(pipeline: Pipeline, source: S) -> SourceSt
     let parallelism = source.parallelism();
     let source = Arc::new(source);
     let supplier: SourceSupplier<S> = Box::new(move |ctx| source.create(ctx));
-    let mut up = upstream(&name, supplier, Vec::new());
-    up.parallelism = parallelism;
+    let up = ProcessorUpstream {
+        name,
+        parallelism,
+        supplier,
+        inputs: Vec::new(),
+        _bound: PhantomData,
+    };
     StreamStage::new(pipeline, up)
 }
 
@@ -344,6 +363,32 @@ impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
     /// same key. `joiner` gets the stream item and the match (if any) and
     /// returns what to emit: `None` drops the item (inner join), returning
     /// something for `None` makes it a left outer join.
+    ///
+    /// The side input is read to its end before the stream, so it must end:
+    /// it is a stage of a [`Bounded`] source (`Sources::items`, a limited
+    /// generator, `Sources::file_lines`, a map, a database query), which
+    /// rustc checks. For reference data that changes, keep it in a grid map
+    /// and use `map_using_map`.
+    ///
+    /// ```compile_fail
+    /// use eddy_pipeline::{Pipeline, Sinks, Sources};
+    /// let p = Pipeline::new();
+    /// // An endless generator cannot be a side input: this does not compile.
+    /// let side = p.read_from(Sources::generator(|n| (n, n)));
+    /// p.read_from(Sources::items(vec![1u64, 2, 3]))
+    ///     .hash_join(side, |x| *x, |s| s.0, |x, s| s.map(|s| x + s.1))
+    ///     .write_to(Sinks::logger());
+    /// ```
+    ///
+    /// ```
+    /// use eddy_pipeline::{Pipeline, Sinks, Sources};
+    /// let p = Pipeline::new();
+    /// // A limited one can.
+    /// let side = p.read_from(Sources::generator(|n| (n, n)).limit(10));
+    /// p.read_from(Sources::items(vec![1u64, 2, 3]))
+    ///     .hash_join(side, |x| *x, |s| s.0, |x, s| s.map(|s| x + s.1))
+    ///     .write_to(Sinks::logger());
+    /// ```
     pub fn hash_join<U2, C2, K, R, MK, SK, J>(
         self,
         side: StreamStage<U2, C2>,
@@ -352,7 +397,7 @@ impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
         joiner: J,
     ) -> StreamStage<impl Upstream<Out = R>, Identity>
     where
-        U2: Upstream,
+        U2: BoundedUpstream,
         C2: Transform<U2::Out>,
         C2::Out: State,
         K: State + Hash + Eq,

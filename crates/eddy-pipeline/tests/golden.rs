@@ -7,7 +7,7 @@
 use eddy_core::{EddyError, Guarantee, State};
 use eddy_pipeline::sources::GeneratorSource;
 use eddy_pipeline::stage::SourceStage;
-use eddy_pipeline::{agg, AggregateOperation, Pipeline, Sinks, Sources, WindowDefinition};
+use eddy_pipeline::{agg, AggregateOperation, Bounded, Pipeline, Sinks, Sources, WindowDefinition};
 use eddy_runtime::{Eddy, EddyConfig, Job, JobConfig, JobStatus};
 use eddy_testkit::assert_same_items;
 use std::fmt::Debug;
@@ -46,13 +46,17 @@ enum Pace {
 /// A stage reading the first `n` transactions at `pace`, on one instance
 /// (so that each key's transactions keep their order, which rolling and
 /// stateful results depend on).
-fn read_txns(p: &Pipeline, n: u64, pace: Pace) -> SourceStage<GeneratorSource<fn(u64) -> Txn>> {
+fn read_txns(
+    p: &Pipeline,
+    n: u64,
+    pace: Pace,
+) -> SourceStage<GeneratorSource<fn(u64) -> Txn, Bounded>> {
     p.read_from(numbers(txn as fn(u64) -> Txn, n, pace))
         .set_local_parallelism(1)
 }
 
 /// A generator of `f(0..n)` at `pace`.
-fn numbers<T, F>(f: F, n: u64, pace: Pace) -> GeneratorSource<F>
+fn numbers<T, F>(f: F, n: u64, pace: Pace) -> GeneratorSource<F, Bounded>
 where
     T: Clone + Send + 'static,
     F: Fn(u64) -> T + Clone + Send + Sync + 'static,

@@ -197,6 +197,7 @@ impl Processor for BackwardsP {
 
 impl Source for BackwardsSource {
     type Out = u8;
+    type Bound = eddy_pipeline::Unbounded;
     type Processor = BackwardsP;
     fn name(&self) -> String {
         "backwards".into()

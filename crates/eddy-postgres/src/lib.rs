@@ -43,7 +43,6 @@
 //! so that a job restored after a crash writes every row once; see
 //! [`PostgresSink`].
 
-pub mod bench;
 mod conn;
 mod epochs;
 mod error;
@@ -51,7 +50,6 @@ mod sink;
 mod source;
 mod sql;
 mod store;
-pub mod testing;
 
 pub use conn::Backoff;
 pub use epochs::COMMIT_MARKER_TABLE;

@@ -54,6 +54,7 @@ where
     F: Fn(&Row) -> Result<T, String> + Send + Sync + 'static,
 {
     type Out = T;
+    type Bound = eddy_pipeline::Bounded;
     type Processor = PostgresSourceP<T, F>;
     fn name(&self) -> String {
         "postgres-query".into()

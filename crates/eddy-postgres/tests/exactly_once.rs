@@ -5,8 +5,8 @@
 use eddy_core::snapshot::{read_entries, SnapshotWriter};
 use eddy_core::{Event, Guarantee, Inbox, Processor, ProcessorContext, VecOutbox};
 use eddy_pipeline::Sink;
-use eddy_postgres::testing::TestPg;
 use eddy_postgres::{PostgresSink, PostgresSinkP};
+use eddy_testkit::postgres::TestPg;
 use serde::Serialize;
 
 #[derive(Serialize, Clone)]

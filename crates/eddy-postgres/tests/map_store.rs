@@ -2,8 +2,8 @@
 //! write-behind coalescing, and an outage with nothing lost.
 
 use eddy_grid::{Grid, InitialLoad, StoreConfig, StoredMap, WriteMode};
-use eddy_postgres::testing::TestPg;
 use eddy_postgres::PostgresMapStore;
+use eddy_testkit::postgres::TestPg;
 use std::time::Duration;
 
 fn store(pg: &TestPg) -> PostgresMapStore<String, i64> {

@@ -2,6 +2,6 @@
 
 #[test]
 fn when_cluster_started_then_psql_answers() {
-    let pg = eddy_postgres::testing::TestPg::start();
+    let pg = eddy_testkit::postgres::TestPg::start();
     assert_eq!(pg.psql("select 1"), "1");
 }

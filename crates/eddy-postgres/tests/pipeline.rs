@@ -2,9 +2,9 @@
 //! into a table, and a permanent sink error fails the job naming the column.
 
 use eddy_pipeline::Pipeline;
-use eddy_postgres::testing::TestPg;
 use eddy_postgres::{PostgresSink, PostgresSource, Row};
 use eddy_runtime::{Eddy, EddyConfig, JobConfig};
+use eddy_testkit::postgres::TestPg;
 use serde::Serialize;
 
 #[derive(Serialize, Clone)]

@@ -2,8 +2,8 @@
 
 use eddy_core::{Event, Inbox, Processor, ProcessorContext, ProcessorError, VecOutbox};
 use eddy_pipeline::Sink;
-use eddy_postgres::testing::TestPg;
 use eddy_postgres::PostgresSink;
+use eddy_testkit::postgres::TestPg;
 use serde::Serialize;
 use std::time::Duration;
 

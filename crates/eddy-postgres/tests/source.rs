@@ -2,8 +2,8 @@
 
 use eddy_core::{Processor, ProcessorContext, VecOutbox};
 use eddy_pipeline::Source;
-use eddy_postgres::testing::TestPg;
 use eddy_postgres::{PostgresSource, Row};
+use eddy_testkit::postgres::TestPg;
 
 fn account(row: &Row) -> Result<(i64, String), String> {
     let id = row.try_get("id").map_err(|e| format!("column 'id': {e}"))?;

@@ -13,6 +13,10 @@
 //!   progress.
 //! * [`Seed`]: seeds for randomised tests, printed when a test fails.
 //! * [`assert_same_items`]: golden-output comparison regardless of order.
+//! * `kafka::TestBroker` (feature `kafka`): a real Kafka broker started with
+//!   the repository's `scripts/kafka`.
+//! * `postgres::TestPg` (feature `postgres`): a throwaway PostgreSQL cluster
+//!   from Debian's packages, installed when missing.
 //!
 //! ```
 //! use eddy_core::{Inbox, Outbox, Processor, ProcessorError};
@@ -36,6 +40,11 @@
 //!     .input(vec![TestInput::Item(1), TestInput::Watermark(5), TestInput::Item(2)])
 //!     .expect_output(vec![TestOutput::Item(2), TestOutput::Watermark(5), TestOutput::Item(4)]);
 //! ```
+
+#[cfg(feature = "kafka")]
+pub mod kafka;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 use eddy_core::partition::owner_of_partition;
 use eddy_core::snapshot::{partition_of, read_entries, SnapshotWriter, BROADCAST};

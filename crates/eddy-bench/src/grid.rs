@@ -1,7 +1,6 @@
 //! The grid benchmark: the grid against a plain `hashbrown` map doing the same work.
 //!
-//! `eddy bench grid [--json]` calls [`run`]; so does the `grid_bench`
-//! example (`cargo run --release -p eddy-grid --example grid_bench`). Every
+//! `eddy bench grid [--json]` calls [`run`]. Every
 //! figure is a ratio against a baseline measured in the same process, so
 //! the numbers compare across machines better than absolute rates do.
 //!
@@ -33,7 +32,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::{Expiry, Grid, Map};
+use eddy::grid::{Expiry, Grid, Map};
 
 /// Sizes of a benchmark run.
 #[derive(Debug, Clone, Serialize)]

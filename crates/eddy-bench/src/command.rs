@@ -1,57 +1,11 @@
-//! The `eddy` command line: runs the demo job, benchmarks, and (in later
-//! layers) the server and Kafka tools. No business logic lives here: each
-//! command parses its arguments and calls into the library crates.
+//! The benchmark commands: `eddy bench <which>` and `eddy-bench <which>`
+//! parse the same arguments and run the same code.
 
-mod alloc;
-mod bench;
-mod demo;
-mod kafka_cmd;
-mod ops_cmd;
+use clap::Subcommand;
 
-use clap::{Parser, Subcommand};
-use std::process::ExitCode;
-
-#[global_allocator]
-static GLOBAL: alloc::CountingAllocator = alloc::CountingAllocator;
-
-/// Eddy: a stream processor and in-memory data grid around Apache Kafka.
-#[derive(Parser)]
-#[command(name = "eddy", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Runs the fraud-detection demo job on generated card transactions.
-    Demo(demo::DemoArgs),
-    /// Writes records to a Kafka topic: JSON lines or a built-in generator.
-    Produce(kafka_cmd::ProduceArgs),
-    /// Reads records of a Kafka topic, for inspection.
-    Consume(kafka_cmd::ConsumeArgs),
-    /// Runs a node: the jobs of a config file, the grid, the HTTP API and
-    /// the dashboard.
-    Serve(ops_cmd::ServeArgs),
-    /// Lists and controls the jobs of a running node.
-    Jobs {
-        #[command(subcommand)]
-        command: ops_cmd::JobsCommand,
-    },
-    /// Reads and writes the maps of a running node.
-    Map {
-        #[command(subcommand)]
-        command: ops_cmd::MapCommand,
-    },
-    /// Runs a benchmark and prints rates against a baseline from the same run.
-    Bench {
-        #[command(subcommand)]
-        which: BenchCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
+/// Which benchmark to run, with its settings.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
     /// The engine against hand-written loops doing the same work, and the
     /// latency of tumbling windows at a fixed rate.
     Engine {
@@ -144,52 +98,37 @@ enum BenchCommand {
     },
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo(args) => demo::run(args),
-        Command::Produce(args) => kafka_cmd::run_produce(args),
-        Command::Serve(args) => ops_cmd::run_serve(args),
-        Command::Jobs { command } => ops_cmd::run_jobs(command),
-        Command::Map { command } => ops_cmd::run_map(command),
-        Command::Consume(args) => kafka_cmd::run_consume(args),
-        Command::Bench { which } => match which {
-            BenchCommand::Engine {
-                events,
-                rate,
-                latency_seconds,
-                json,
-            } => bench_engine(events, rate, latency_seconds, json),
-            BenchCommand::Grid { entries, json } => bench_grid(entries, json),
-            BenchCommand::Snapshot {
-                events,
-                interval_ms,
-                keys,
-                workers,
-                json,
-            } => bench_snapshot(events, interval_ms, keys, workers, json),
-            BenchCommand::Postgres { url, rows } => bench_postgres(&url, rows),
-            BenchCommand::Nexmark {
-                query,
-                events,
-                rate,
-                parallelism,
-                variant,
-                json,
-            } => bench_nexmark(&query, events, rate, parallelism, &variant, json),
-            BenchCommand::Kafka {
-                bootstrap,
-                records,
-                json,
-            } => bench_kafka(&bootstrap, records, json),
-        },
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+/// Runs a benchmark command and prints its report.
+pub fn run(which: BenchCommand) -> anyhow::Result<()> {
+    match which {
+        BenchCommand::Engine {
+            events,
+            rate,
+            latency_seconds,
+            json,
+        } => bench_engine(events, rate, latency_seconds, json),
+        BenchCommand::Grid { entries, json } => bench_grid(entries, json),
+        BenchCommand::Snapshot {
+            events,
+            interval_ms,
+            keys,
+            workers,
+            json,
+        } => bench_snapshot(events, interval_ms, keys, workers, json),
+        BenchCommand::Postgres { url, rows } => bench_postgres(&url, rows),
+        BenchCommand::Nexmark {
+            query,
+            events,
+            rate,
+            parallelism,
+            variant,
+            json,
+        } => bench_nexmark(&query, events, rate, parallelism, &variant, json),
+        BenchCommand::Kafka {
+            bootstrap,
+            records,
+            json,
+        } => bench_kafka(&bootstrap, records, json),
     }
 }
 
@@ -199,17 +138,17 @@ fn bench_engine(events: u64, rate: f64, latency_seconds: u64, json: bool) -> any
     if !json {
         eprintln!("throughput: {events} events per scenario, workers 1 and 2…");
     }
-    let throughput = bench::engine::throughput(events);
+    let throughput = crate::engine::throughput(events);
     if !json {
-        bench::print_table(&throughput);
+        crate::print_table(&throughput);
         eprintln!("latency: {rate} events/s for {latency_seconds} s after 2 s warm-up…");
     }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let latency = bench::engine::latency(rate, latency_seconds, workers);
+    let latency = crate::engine::latency(rate, latency_seconds, workers);
     if json {
-        let report = bench::engine::EngineReport {
+        let report = crate::engine::EngineReport {
             throughput,
             latency,
         };
@@ -240,45 +179,45 @@ fn bench_snapshot(
         );
     }
     let interval = std::time::Duration::from_millis(interval_ms);
-    let throughput = bench::snapshot::throughput(events, interval, workers);
+    let throughput = crate::snapshot::throughput(events, interval, workers);
     if !json {
         eprintln!("state: snapshot and restore of {keys} keys…");
     }
-    let state = bench::snapshot::state(keys, workers);
-    let report = bench::snapshot::SnapshotReport { throughput, state };
+    let state = crate::snapshot::state(keys, workers);
+    let report = crate::snapshot::SnapshotReport { throughput, state };
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        bench::snapshot::print(&report);
+        crate::snapshot::print(&report);
     }
     Ok(())
 }
 
 fn bench_grid(entries: usize, json: bool) -> anyhow::Result<()> {
     anyhow::ensure!(entries > 0, "--entries must be at least 1");
-    let config = eddy_grid::bench::BenchConfig {
+    let config = crate::grid::BenchConfig {
         entries,
-        ..eddy_grid::bench::BenchConfig::default()
+        ..crate::grid::BenchConfig::default()
     };
-    let report = eddy_grid::bench::run(&config);
-    let lookup = bench::grid::enrichment_lookup(entries.min(100_000) as u64, 10_000_000);
+    let report = crate::grid::run(&config);
+    let lookup = crate::enrichment::enrichment_lookup(entries.min(100_000) as u64, 10_000_000);
     if json {
         let value = serde_json::json!({ "grid": report, "enrichment": lookup });
         println!("{value}");
     } else {
         print!("{}", report.table());
-        bench::print_table(std::slice::from_ref(&lookup));
+        crate::print_table(std::slice::from_ref(&lookup));
     }
     Ok(())
 }
 
 fn bench_kafka(bootstrap: &str, records: u64, json: bool) -> anyhow::Result<()> {
     anyhow::ensure!(records > 0, "--records must be at least 1");
-    let options = eddy_kafka::bench::BenchOptions {
+    let options = crate::kafka::BenchOptions {
         records,
-        ..eddy_kafka::bench::BenchOptions::default()
+        ..crate::kafka::BenchOptions::default()
     };
-    let report = eddy_kafka::bench::run_kafka_bench(bootstrap, &options)?;
+    let report = crate::kafka::run_kafka_bench(bootstrap, &options)?;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -316,7 +255,7 @@ fn bench_nexmark(
 
 fn bench_postgres(url: &str, rows: u64) -> anyhow::Result<()> {
     anyhow::ensure!(rows > 0, "--rows must be at least 1");
-    let report = eddy_postgres::bench::run(url, rows)?;
+    let report = crate::postgres::run(url, rows)?;
     print!("{report}");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! A global allocator that counts allocations, so that benchmarks can show
-//! how many allocations the hot path makes per event.
+//! how many allocations the hot path makes per event. Only the `eddy-bench`
+//! binary installs it; elsewhere [`allocations`] says `None`.
 //!
 //! The count is one relaxed atomic add per allocation on top of the system
 //! allocator; the engine's hot path does not allocate per event, so this
@@ -34,7 +35,14 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
-/// Allocations made by the whole process so far.
-pub fn allocations() -> u64 {
-    ALLOCATIONS.load(Ordering::Relaxed)
+/// Allocations made by the whole process so far, or `None` when the
+/// process does not count them (its global allocator is not
+/// [`CountingAllocator`]).
+pub fn allocations() -> Option<u64> {
+    // A counting allocator has counted at least this allocation.
+    drop(std::hint::black_box(Box::new(0u64)));
+    match ALLOCATIONS.load(Ordering::Relaxed) {
+        0 => None,
+        n => Some(n),
+    }
 }

@@ -2,15 +2,39 @@
 //! run, on the same table: batched multi-row `INSERT`s and batched binary
 //! `COPY`.
 
-use crate::conn::{Backoff, Conn};
-use crate::{PgError, PostgresSink};
-use eddy_core::{Event, Inbox, Processor, ProcessorContext, VecOutbox};
-use eddy_pipeline::Sink;
+use anyhow::{anyhow, Context};
+use eddy::postgres::PostgresSink;
+use eddy::processor::{Inbox, Processor, ProcessorContext, VecOutbox};
+use eddy::{Event, Sink};
 use serde::Serialize;
 use std::fmt;
 use std::time::Instant;
+use tokio::runtime::Runtime;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls};
+
+type PgError = anyhow::Error;
+
+/// One connection driven by a runtime of its own, as the sink's is.
+struct Conn {
+    rt: Runtime,
+    client: Client,
+}
+
+impl Conn {
+    fn new(url: &str) -> Result<Conn, PgError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting a tokio runtime")?;
+        let (client, connection) = rt
+            .block_on(tokio_postgres::connect(url, NoTls))
+            .with_context(|| format!("connecting to '{url}'"))?;
+        rt.spawn(connection);
+        Ok(Conn { rt, client })
+    }
+}
 
 /// Rows per statement (or `COPY`) of every contender, so that only the
 /// sink's own overhead (JSON encoding, `json_populate_recordset`) differs.
@@ -104,10 +128,9 @@ fn time(f: impl FnOnce() -> Result<(), PgError>) -> Result<f64, PgError> {
 }
 
 fn exec(conn: &mut Conn, sql: &str) -> Result<(), PgError> {
-    conn.run_retrying(Backoff::default(), |client| async move {
-        let r = client.batch_execute(sql).await;
-        (client, r.map_err(|e| PgError::from_driver(&e, sql)))
-    })
+    conn.rt
+        .block_on(conn.client.batch_execute(sql))
+        .with_context(|| format!("running '{sql}'"))
 }
 
 fn baseline(conn: &mut Conn, rows: u64) -> Result<(), PgError> {
@@ -126,11 +149,9 @@ fn baseline(conn: &mut Conn, rows: u64) -> Result<(), PgError> {
             .iter()
             .flat_map(|r| [&r.id as _, &r.name as _, &r.amount as _])
             .collect();
-        let (sql, params) = (sql.as_str(), params.as_slice());
-        conn.run_retrying(Backoff::default(), |client| async move {
-            let r = client.execute(sql, params).await;
-            (client, r.map_err(|e| PgError::from_driver(&e, sql)))
-        })?;
+        conn.rt
+            .block_on(conn.client.execute(sql.as_str(), params.as_slice()))
+            .context("a multi-row INSERT")?;
         start = end;
     }
     Ok(())
@@ -143,20 +164,18 @@ fn copy(conn: &mut Conn, rows: u64) -> Result<(), PgError> {
     while start < rows {
         let end = (start + BATCH_ROWS as u64).min(rows);
         let batch: Vec<BenchRow> = (start..end).map(row).collect();
-        let batch = batch.as_slice();
-        conn.run_retrying(Backoff::default(), |client| async move {
-            let r = async {
+        let client = &conn.client;
+        conn.rt
+            .block_on(async {
                 let sink = client.copy_in(sql).await?;
                 let types = [Type::INT8, Type::TEXT, Type::FLOAT8];
                 let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
-                for r in batch {
+                for r in &batch {
                     writer.as_mut().write(&[&r.id, &r.name, &r.amount]).await?;
                 }
                 writer.finish().await
-            }
-            .await;
-            (client, r.map_err(|e| PgError::from_driver(&e, sql)))
-        })?;
+            })
+            .context("a binary COPY")?;
         start = end;
     }
     Ok(())
@@ -167,10 +186,7 @@ fn through_sink(url: &str, rows: u64) -> Result<(), PgError> {
         PostgresSink::<BenchRow>::new(url, TABLE, &["id", "name", "amount"]).batch_rows(BATCH_ROWS);
     let ctx = ProcessorContext::standalone("bench");
     let mut p = sink.create(&ctx);
-    let fail = |e: eddy_core::ProcessorError| PgError::Query {
-        context: "benchmark sink".into(),
-        message: e.to_string(),
-    };
+    let fail = |e: eddy::ProcessorError| anyhow!("the benchmark's sink failed: {e}");
     p.init(&ctx).map_err(fail)?;
     let mut outbox = VecOutbox::with_capacity(0);
     let mut start = 0;

@@ -5,8 +5,8 @@
 //! and restored, and both are timed.
 
 use super::timed;
-use eddy_pipeline::{agg, Pipeline, Sinks, Sources};
-use eddy_runtime::{Eddy, EddyConfig, Guarantee, Job, JobConfig};
+use eddy::{agg, Pipeline, Sinks, Sources};
+use eddy::{Eddy, EddyConfig, Guarantee, Job, JobConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

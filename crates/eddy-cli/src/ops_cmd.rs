@@ -2,8 +2,8 @@
 //! one over its HTTP API.
 
 use anyhow::Context;
+use eddy::{Guarantee, JobConfig};
 use eddy_client::{Client, JobAction};
-use eddy_runtime::{Guarantee, JobConfig};
 use eddy_server::{Node, ServerConfig, TOKEN_ENV};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -488,7 +488,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => read_config(path)?,
         None => NodeConfig::default(),
     };
-    let mut engine = eddy_runtime::EddyConfig::default();
+    let mut engine = eddy::EddyConfig::default();
     if let Some(w) = config.workers {
         anyhow::ensure!(w > 0, "workers in the config file must be at least 1");
         engine.cooperative_threads = w;
@@ -504,8 +504,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         })?;
         engine.snapshot_dir = dir;
     }
-    let eddy = std::sync::Arc::new(eddy_runtime::Eddy::new(engine));
-    let grid = eddy_grid::Grid::new();
+    let eddy = std::sync::Arc::new(eddy::Eddy::new(engine));
+    let grid = eddy::grid::Grid::new();
     let node = Node::new(eddy.clone(), grid.clone());
     for (index, spec) in config.jobs.into_iter().enumerate() {
         match spec {
@@ -521,7 +521,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
                     "jobs[{index}] (fraud-demo): rate must be positive, e.g. rate = 5000.0"
                 );
                 let job = job_config(index, "fraud-detection", guarantee, snapshot_interval_ms)?;
-                crate::demo::submit_served(&node, seed, events, Some(rate), job)?;
+                eddy_demo::submit_served(&node, seed, events, Some(rate), job)?;
             }
         }
     }

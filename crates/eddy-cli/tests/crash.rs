@@ -15,7 +15,7 @@
 //! runs the test many times with more of both.
 
 use eddy_kafka::cli::{consume, ConsumeOptions, OutputFormat};
-use eddy_kafka::testing::TestBroker;
+use eddy_testkit::kafka::TestBroker;
 use eddy_testkit::Seed;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

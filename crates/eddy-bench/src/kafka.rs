@@ -2,17 +2,62 @@
 //! librdkafka consume-and-produce loop over the same pre-loaded topic, in
 //! one run against one broker, plus end-to-end latency at a fixed rate.
 
-use crate::admin::{client_config, create_topic, Properties};
-use crate::dead_letter::{DeliveryErrors, ErrorKeepingContext};
-use crate::{KafkaError, KafkaSink, KafkaSource, StartPosition};
-use eddy_pipeline::Pipeline;
-use eddy_runtime::{Eddy, EddyConfig, JobConfig};
+use anyhow::{anyhow, bail, Context};
+use eddy::kafka::{
+    create_topic, KafkaRecord, KafkaSink, KafkaSource, ProducerRecord, Properties, StartPosition,
+};
+use eddy::prelude::*;
 use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+type KafkaError = anyhow::Error;
+
+/// The first delivery error of a producer, kept by its context.
+#[derive(Default)]
+struct DeliveryErrors {
+    first: Mutex<Option<String>>,
+}
+
+impl DeliveryErrors {
+    fn first(&self) -> Option<String> {
+        self.first.lock().clone()
+    }
+}
+
+/// A producer context that keeps the first delivery error.
+struct ErrorKeepingContext {
+    errors: Arc<DeliveryErrors>,
+}
+
+impl ClientContext for ErrorKeepingContext {}
+
+impl ProducerContext for ErrorKeepingContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, msg)) = result {
+            self.errors.first.lock().get_or_insert_with(|| {
+                format!("delivering a record to topic '{}' failed: {e}", msg.topic())
+            });
+        }
+    }
+}
+
+/// A client configuration for `bootstrap` with `properties` on top.
+fn client_config(bootstrap: &str, properties: &Properties) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    config.set("log_level", "3");
+    for (k, v) in properties {
+        config.set(k, v);
+    }
+    config
+}
 
 /// What the benchmark runs.
 #[derive(Debug, Clone)]
@@ -100,11 +145,8 @@ fn producer(
     config.set("enable.idempotence", "true");
     config.set("linger.ms", "5");
     config
-        .create_with_context(ErrorKeepingContext {
-            errors,
-            what: "record",
-        })
-        .map_err(|e| KafkaError::broker("creating a producer", bootstrap, e))
+        .create_with_context(ErrorKeepingContext { errors })
+        .with_context(|| format!("creating a producer for {bootstrap}"))
 }
 
 fn send(
@@ -126,7 +168,7 @@ fn send(
                 record = back;
                 p.poll(Duration::from_millis(1));
             }
-            Err((e, _)) => return Err(KafkaError::Data(format!("cannot send to '{topic}': {e}"))),
+            Err((e, _)) => bail!("cannot send to '{topic}': {e}"),
         }
     }
 }
@@ -137,10 +179,8 @@ fn flush(
     bootstrap: &str,
 ) -> Result<(), KafkaError> {
     p.flush(Duration::from_secs(120))
-        .map_err(|e| KafkaError::broker("flushing records", bootstrap, e))?;
-    errors
-        .first()
-        .map_or(Ok(()), |e| Err(KafkaError::Broker(e)))
+        .with_context(|| format!("flushing records to {bootstrap}"))?;
+    errors.first().map_or(Ok(()), |e| Err(anyhow!(e)))
 }
 
 fn throughput(records: u64, value_bytes: usize, elapsed: Duration) -> Throughput {
@@ -155,7 +195,12 @@ fn throughput(records: u64, value_bytes: usize, elapsed: Duration) -> Throughput
 
 /// A fresh topic name, so that runs against one broker do not mix.
 fn topic_name(what: &str) -> String {
-    format!("eddy-bench-{what}-{}", eddy_runtime::metrics::now_ms())
+    format!(
+        "eddy-bench-{what}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    )
 }
 
 /// Runs the benchmark against the broker at `bootstrap`.
@@ -201,15 +246,14 @@ fn consumer_from_beginning(
     config.set("enable.auto.commit", "false");
     let consumer: BaseConsumer = config
         .create()
-        .map_err(|e| KafkaError::broker("creating a consumer", bootstrap, e))?;
+        .with_context(|| format!("creating a consumer for {bootstrap}"))?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .map_err(|e| KafkaError::Config(e.to_string()))?;
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
     }
     consumer
         .assign(&tpl)
-        .map_err(|e| KafkaError::broker("assigning", bootstrap, e))?;
+        .with_context(|| format!("assigning partitions of '{topic}'"))?;
     Ok(consumer)
 }
 
@@ -240,9 +284,7 @@ fn raw_copy(
     let deadline = started + Duration::from_secs(300);
     while copied < options.records {
         if Instant::now() > deadline {
-            return Err(KafkaError::Broker(format!(
-                "the raw copy stalled after {copied} records"
-            )));
+            bail!("the raw copy stalled after {copied} records");
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
@@ -254,7 +296,7 @@ fn raw_copy(
                 )?;
                 copied += 1;
             }
-            Some(Err(e)) => return Err(KafkaError::broker("consuming", bootstrap, e)),
+            Some(Err(e)) => bail!("consuming from {bootstrap}: {e}"),
             None => {}
         }
     }
@@ -283,15 +325,14 @@ fn eddy_copy(
     let metrics = source.metrics();
     let p = Pipeline::new();
     p.read_from(source)
-        .map(|r: crate::KafkaRecord<Vec<u8>, Vec<u8>>| crate::ProducerRecord::new(r.key, r.value))
+        .map(|r: KafkaRecord<Vec<u8>, Vec<u8>>| ProducerRecord::new(r.key, r.value))
         .write_to(KafkaSink::topic(output).bootstrap(bootstrap).records());
     let eddy = Eddy::new(EddyConfig::default());
     let started = Instant::now();
     let job = eddy
         .submit(p, JobConfig::default().name("bench-kafka-copy"))
-        .map_err(|e| KafkaError::Config(e.to_string()))?;
-    job.join()
-        .map_err(|e| KafkaError::Broker(format!("the Eddy copy job failed: {e}")))?;
+        .context("submitting the Eddy copy job")?;
+    job.join().context("the Eddy copy job failed")?;
     Ok(throughput(
         metrics.records(),
         options.value_bytes,
@@ -333,7 +374,7 @@ fn latency(bootstrap: &str, options: &BenchOptions) -> Result<(f64, f64), KafkaE
     let eddy = Eddy::new(EddyConfig::default());
     let job = eddy
         .submit(p, JobConfig::default().name("bench-kafka-latency"))
-        .map_err(|e| KafkaError::Config(e.to_string()))?;
+        .context("submitting the latency job")?;
 
     // The measuring consumer must not add librdkafka's default 500 ms
     // fetch wait to what it measures.
@@ -349,8 +390,8 @@ fn latency(bootstrap: &str, options: &BenchOptions) -> Result<(f64, f64), KafkaE
     let errors = Arc::new(DeliveryErrors::default());
     let producer = producer(bootstrap, errors.clone())?;
     let total = options.latency_rate_per_sec * options.latency_duration.as_secs().max(1);
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-        .map_err(|e| KafkaError::Config(format!("histogram: {e}")))?;
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).context("histogram bounds")?;
     let started = Instant::now();
     // Records sent in the first second only warm the path up (the source
     // connects and assigns its partitions meanwhile): not measured.
@@ -380,16 +421,17 @@ fn latency(bootstrap: &str, options: &BenchOptions) -> Result<(f64, f64), KafkaE
                 .unwrap_or(0);
             received += 1;
             if sent_us >= measured_from_us {
-                let _ = histogram.record(micros_since_epoch().saturating_sub(sent_us).max(1));
+                histogram.saturating_record(micros_since_epoch().saturating_sub(sent_us).max(1));
             }
         }
     }
     job.cancel();
-    let _ = job.join();
+    match job.join() {
+        Ok(()) | Err(EddyError::Cancelled) => {}
+        Err(e) => return Err(anyhow!(e).context("the latency job failed")),
+    }
     if histogram.is_empty() {
-        return Err(KafkaError::Broker(
-            "the latency run received nothing".into(),
-        ));
+        bail!("the latency run received nothing");
     }
     Ok((
         histogram.value_at_quantile(0.5) as f64 / 1000.0,

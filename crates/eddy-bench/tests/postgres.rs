@@ -1,12 +1,12 @@
 //! The sink benchmark runs end to end (a small run here; the numbers come
-//! from `cargo test --release --test bench -- --ignored --nocapture`).
+//! from `cargo test --release -p eddy-bench --test postgres -- --ignored --nocapture`).
 
-use eddy_postgres::testing::TestPg;
+use eddy_testkit::postgres::TestPg;
 
 #[test]
 fn when_bench_runs_then_both_contenders_write_every_row() {
     let pg = TestPg::start();
-    let report = eddy_postgres::bench::run(&pg.url(), 2_000).unwrap();
+    let report = eddy_bench::postgres::run(&pg.url(), 2_000).unwrap();
     assert_eq!(report.rows, 2_000);
     assert!(report.baseline_rows_per_sec > 0.0 && report.sink_rows_per_sec > 0.0);
     assert_eq!(
@@ -22,6 +22,6 @@ fn when_bench_runs_then_both_contenders_write_every_row() {
 fn sink_throughput_report() {
     let pg = TestPg::start();
     for _ in 0..3 {
-        println!("{}", eddy_postgres::bench::run(&pg.url(), 500_000).unwrap());
+        println!("{}", eddy_bench::postgres::run(&pg.url(), 500_000).unwrap());
     }
 }

@@ -2,9 +2,9 @@
 
 use super::{timed, Comparison};
 use crate::alloc::allocations;
-use eddy_grid::Grid;
-use eddy_pipeline::{Pipeline, Sinks, Sources};
-use eddy_runtime::{Eddy, EddyConfig, JobConfig};
+use eddy::grid::Grid;
+use eddy::{Eddy, EddyConfig, JobConfig};
+use eddy::{Pipeline, Sinks, Sources};
 use std::hint::black_box;
 
 /// `events` lookups of keys spread over `entries` u64 → u64 entries: a
@@ -44,7 +44,9 @@ pub fn enrichment_lookup(entries: u64, events: u64) -> Comparison {
             .and_then(|j| j.join())
     });
     result.expect("the enrichment benchmark job failed");
-    let allocs = (allocations() - before) as f64 / events as f64;
+    let allocs = allocations()
+        .zip(before)
+        .map(|(after, before)| (after - before) as f64 / events as f64);
     let eddy_rate = events as f64 / secs;
     Comparison {
         scenario: "enrichment: generator -> map_using_map".into(),

@@ -3,9 +3,10 @@
 
 use super::{timed, Comparison};
 use crate::alloc::allocations;
-use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
-use eddy_pipeline::{agg, Pipeline, Sink, Sinks, Sources, WindowDefinition};
-use eddy_runtime::{Eddy, EddyConfig, JobConfig};
+use eddy::processor::{Inbox, Outbox, Processor, ProcessorContext};
+use eddy::{agg, Pipeline, Sink, Sinks, Sources, WindowDefinition};
+use eddy::{Eddy, EddyConfig, JobConfig};
+use eddy::{Event, ProcessorError};
 use hashbrown::HashMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -82,7 +83,7 @@ fn eddy_with(workers: usize) -> Eddy {
 }
 
 /// Runs a pipeline and returns events per second and allocations per event.
-fn run_eddy(workers: usize, events: u64, build: impl FnOnce(&Pipeline)) -> (f64, f64) {
+fn run_eddy(workers: usize, events: u64, build: impl FnOnce(&Pipeline)) -> (f64, Option<f64>) {
     let eddy = eddy_with(workers);
     let p = Pipeline::new();
     build(&p);
@@ -91,11 +92,16 @@ fn run_eddy(workers: usize, events: u64, build: impl FnOnce(&Pipeline)) -> (f64,
         eddy.submit(p, JobConfig::default().parallelism(workers))
             .and_then(|job| job.join())
     });
-    let allocs = allocations() - allocs_before;
+    let allocs = allocations()
+        .zip(allocs_before)
+        .map(|(after, before)| after - before);
     if let Err(e) = result {
         panic!("benchmark job failed: {e}");
     }
-    (events as f64 / secs, allocs as f64 / events as f64)
+    (
+        events as f64 / secs,
+        allocs.map(|a| a as f64 / events as f64),
+    )
 }
 
 fn map_filter_baseline(events: u64) -> f64 {
@@ -183,7 +189,7 @@ fn compare(
     scenario: &str,
     workers: usize,
     baseline: f64,
-    (eddy, allocs): (f64, f64),
+    (eddy, allocs): (f64, Option<f64>),
 ) -> Comparison {
     Comparison {
         scenario: scenario.to_string(),
@@ -278,7 +284,7 @@ fn now_us() -> i64 {
 }
 
 impl Processor for LatencySinkP {
-    type In = Event<eddy_core::WindowResult<u32, i64>>;
+    type In = Event<eddy::WindowResult<u32, i64>>;
     type Out = ();
     fn process<O: Outbox<()>>(
         &mut self,
@@ -307,7 +313,7 @@ impl Processor for LatencySinkP {
     }
 }
 
-impl Sink<eddy_core::WindowResult<u32, i64>> for LatencySink {
+impl Sink<eddy::WindowResult<u32, i64>> for LatencySink {
     type Processor = LatencySinkP;
     fn name(&self) -> String {
         "latency".into()
@@ -332,7 +338,7 @@ fn new_histogram() -> Histogram<u64> {
 pub fn latency(rate_per_sec: f64, seconds: u64, workers: usize) -> LatencyReport {
     let window_ms = 20;
     let warmup_ms = 2000;
-    let start_ms = eddy_runtime::metrics::now_ms() + 50;
+    let start_ms = crate::now_ms() + 50;
     let histogram = Arc::new(Mutex::new(new_histogram()));
     let eddy = eddy_with(workers);
     let p = Pipeline::new();

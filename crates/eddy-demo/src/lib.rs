@@ -1,4 +1,8 @@
-//! `eddy demo`: fraud detection on generated card transactions, in-process.
+//! Eddy's fraud-detection demo (`eddy demo`): card transactions checked
+//! against four rules, with reference data in grid maps, in-process by
+//! default, over Kafka or with PostgreSQL when asked. It is written against
+//! `eddy::prelude` as any user's job would be; the engine, the server and
+//! the CLI's other commands know nothing of it.
 //!
 //! The generator is deterministic for a seed (item `n` depends only on the
 //! seed and `n`), and every rule works in event time, so the alerts for a
@@ -6,84 +10,70 @@
 //! parallelism.
 
 use anyhow::Context;
-use eddy_core::Guarantee;
-use eddy_grid::{Grid, Map};
-use eddy_kafka::{KafkaSink, KafkaSource};
-use eddy_pipeline::sources::GeneratorSource;
-use eddy_pipeline::EventTimePolicy;
-use eddy_pipeline::{
-    agg, AggregateOperation, Collected, Pipeline, Sinks, Sources, WindowDefinition,
-};
-use eddy_runtime::{Eddy, EddyConfig, JobConfig};
+use eddy::kafka::create_topic;
+use eddy::prelude::*;
+use eddy::source::GeneratorSource;
+use eddy::Collected;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Arguments of `eddy demo`.
-#[derive(clap::Args, Debug)]
-pub struct DemoArgs {
+/// What `eddy demo` asked for; [`run`] runs it.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
     /// Seed of the transaction generator.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub seed: u64,
     /// Number of transactions to process.
-    #[arg(long, default_value_t = 1_000_000)]
-    events: u64,
-    /// Instances per stage (defaults to the number of cores).
-    #[arg(long)]
-    parallelism: Option<usize>,
-    /// Print the final summary as one JSON object.
-    #[arg(long)]
-    json: bool,
-    /// Keep running as a node: serve the HTTP API and the dashboard while
-    /// the job runs and after it ends (stop with Ctrl-C).
-    #[arg(long)]
-    serve: bool,
-    /// Address of the dashboard with --serve.
-    #[arg(long, default_value_t = eddy_server::BIND_DEFAULT)]
-    bind: std::net::SocketAddr,
-    /// Transactions per second (default: as fast as possible; with --serve,
-    /// 20000 so that the dashboard has something to show for a while).
-    #[arg(long)]
-    rate: Option<f64>,
+    pub events: u64,
+    /// Instances per stage (`None`: the number of cores).
+    pub parallelism: Option<usize>,
+    /// Transactions per second (`None`: as fast as possible).
+    pub rate: Option<f64>,
     /// Run over Kafka at this bootstrap address: a producer job writes the
     /// transactions to a topic, the detection job reads them from there and
     /// writes its alerts to a second topic.
-    #[arg(long, conflicts_with = "serve")]
-    bootstrap: Option<String>,
-    /// Partitions of the transactions topic with --bootstrap.
-    #[arg(long, default_value_t = 4)]
-    partitions: i32,
-    /// Keep the reference data in PostgreSQL (loaded into the grid maps at
-    /// start, seeded first if the tables are empty) and write the alerts to
-    /// a table there too; a connection string such as
-    /// "host=127.0.0.1 port=5432 user=postgres dbname=eddy".
-    #[arg(long, conflicts_with = "serve")]
-    postgres: Option<String>,
-    /// What the detection job promises when it is killed and started again
-    /// with the same --snapshot-dir: none, at-least-once or exactly-once.
-    #[arg(long, default_value = "none", value_parser = Guarantee::parse)]
-    guarantee: Guarantee,
-    /// Where the detection job keeps its snapshots: a run killed before it
-    /// completed resumes from the latest one when started again.
-    #[arg(long)]
-    snapshot_dir: Option<std::path::PathBuf>,
-    /// Time between the detection job's snapshots, in ms (default 10 s).
-    #[arg(long)]
-    snapshot_interval_ms: Option<u64>,
-    /// With --bootstrap: the transactions topic, instead of a fresh one.
-    #[arg(long, requires = "bootstrap")]
-    transactions_topic: Option<String>,
-    /// With --bootstrap: the alerts topic, instead of a fresh one.
-    #[arg(long, requires = "bootstrap")]
-    alerts_topic: Option<String>,
-    /// Read the transactions a run before wrote to --transactions-topic
+    pub bootstrap: Option<String>,
+    /// Partitions of the transactions topic over Kafka.
+    pub partitions: i32,
+    /// Keep the reference data in PostgreSQL and write the alerts there: a
+    /// connection string.
+    pub postgres: Option<String>,
+    /// The detection job's name, guarantee and snapshot settings.
+    pub job: JobConfig,
+    /// Over Kafka: the transactions topic, instead of a fresh one.
+    pub transactions_topic: Option<String>,
+    /// Over Kafka: the alerts topic, instead of a fresh one.
+    pub alerts_topic: Option<String>,
+    /// Read the transactions a run before wrote to `transactions_topic`
     /// instead of producing them (to resume a killed run).
-    #[arg(long, requires = "transactions_topic")]
-    skip_produce: bool,
+    pub skip_produce: bool,
+    /// Redraw a progress screen on stderr while the job runs.
+    pub live: bool,
 }
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            seed: 42,
+            events: 1_000_000,
+            parallelism: None,
+            rate: None,
+            bootstrap: None,
+            partitions: 4,
+            postgres: None,
+            job: JobConfig::default().name(DETECTION_JOB),
+            transactions_topic: None,
+            alerts_topic: None,
+            skip_produce: false,
+            live: false,
+        }
+    }
+}
+
+/// The detection job's name: its snapshots live under it.
+pub const DETECTION_JOB: &str = "fraud-detection";
 
 /// Cards in the generated population.
 const CARDS: u64 = 20_000;
@@ -533,7 +523,7 @@ pub fn build(
         .map(alert_record)
         .write_to(Sinks::map(alerts_map));
     if let Some(url) = &input.postgres {
-        eddy_postgres::execute(url, ALERTS_TABLE_DDL).context("creating the alerts table")?;
+        eddy::postgres::execute(url, ALERTS_TABLE_DDL).context("creating the alerts table")?;
         all.stream()
             .map(|a| {
                 let (key, r) = alert_record(a);
@@ -547,7 +537,7 @@ pub fn build(
                 }
             })
             .write_to(
-                eddy_postgres::PostgresSink::new(
+                PostgresSink::new(
                     url,
                     "eddy_demo_alerts",
                     &["key", "rule", "card", "owner", "ts", "detail"],
@@ -582,10 +572,10 @@ fn generator(
     if let Some(rate) = input.rate {
         generator = generator.rate(rate);
     }
-    if let Some(events) = input.events {
-        generator = generator.limit(events);
+    match input.events {
+        Some(events) => generator.limit(events).into_unbounded(),
+        None => generator,
     }
-    generator
 }
 
 /// The table the alerts go to with --postgres.
@@ -607,17 +597,17 @@ struct AlertRow {
 /// Backs the map `name` with the PostgreSQL table `table` and loads it
 /// whole; an empty table is first seeded with `seed`, as a real deployment
 /// would have its reference data there already.
-fn stored_map<K: eddy_grid::GridKey, V: eddy_grid::GridValue>(
+fn stored_map<K: eddy::grid::GridKey, V: eddy::grid::GridValue>(
     grid: &Grid,
     url: &str,
     name: &str,
     table: &str,
     seed: impl FnOnce() -> Vec<(K, V)>,
 ) -> anyhow::Result<Map<K, V>> {
-    use eddy_grid::{InitialLoad, StoreConfig, StoredMap, WriteMode};
-    eddy_postgres::PostgresMapStore::<K, V>::create_table(url, table)
+    use eddy::grid::{InitialLoad, StoreConfig, StoredMap, WriteMode};
+    eddy::postgres::PostgresMapStore::<K, V>::create_table(url, table)
         .with_context(|| format!("creating table {table}"))?;
-    let store = || eddy_postgres::PostgresMapStore::<K, V>::new(url, table);
+    let store = || eddy::postgres::PostgresMapStore::<K, V>::new(url, table);
     let probe = grid.map::<K, V>(&format!("{name}-seeding"))?;
     let seeding = StoredMap::new(
         probe.clone(),
@@ -691,7 +681,7 @@ pub fn produce_to_kafka(
     kafka: &KafkaTopics,
     partitions: i32,
 ) -> anyhow::Result<()> {
-    eddy_kafka::create_topic(
+    create_topic(
         &kafka.bootstrap,
         &kafka.transactions,
         partitions,
@@ -739,7 +729,7 @@ pub fn submit_served(
     events: Option<u64>,
     rate: Option<f64>,
     config: JobConfig,
-) -> anyhow::Result<eddy_runtime::Job> {
+) -> anyhow::Result<Job> {
     let histogram = node
         .metrics()
         .histogram(
@@ -755,7 +745,7 @@ pub fn submit_served(
         rate,
         // Served, the demo runs in the present at its real rate, so that
         // watermark lags on the dashboard mean something.
-        start_ts: eddy_runtime::metrics::now_ms(),
+        start_ts: now_ms(),
         ms_per_txn: rate.map_or(MS_PER_TXN as f64, |r| 1000.0 / r),
         kafka: None,
         postgres: None,
@@ -767,80 +757,54 @@ pub fn submit_served(
         .context("submitting the demo job")
 }
 
-/// Runs the demo job and prints progress and the summary.
-/// The detection job's name, guarantee and snapshot settings from the
-/// command line.
-fn detection_config(args: &DemoArgs) -> JobConfig {
-    let mut config = JobConfig::default()
-        .name("fraud-detection")
-        .guarantee(args.guarantee);
-    if let Some(dir) = &args.snapshot_dir {
-        config = config.snapshot_dir(dir);
-    }
-    if let Some(ms) = args.snapshot_interval_ms {
-        config = config.snapshot_interval(Duration::from_millis(ms));
-    }
-    config
-}
-
-pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.events > 0, "--events must be at least 1");
-    let mut config = detection_config(&args);
-    if args.serve {
-        let eddy = Arc::new(Eddy::new(EddyConfig::default()));
-        let node = eddy_server::Node::new(eddy, Grid::new());
-        let rate = args.rate.or(Some(20_000.0));
-        submit_served(&node, args.seed, Some(args.events), rate, config)?;
-        return crate::ops_cmd::serve_node(
-            node,
-            args.bind,
-            std::env::var(eddy_server::TOKEN_ENV).ok(),
-        );
-    }
+/// Runs the demo job to its end and returns its summary; with
+/// `options.live`, redraws a progress screen on stderr meanwhile.
+pub fn run(options: DemoOptions) -> anyhow::Result<Summary> {
+    anyhow::ensure!(options.events > 0, "--events must be at least 1");
     let eddy = Eddy::new(EddyConfig::default());
     let grid = Grid::new();
     let p = Pipeline::new();
     let input = DemoInput {
-        seed: args.seed,
-        events: Some(args.events),
-        rate: args.rate,
+        seed: options.seed,
+        events: Some(options.events),
+        rate: options.rate,
         start_ts: START_TS,
         ms_per_txn: MS_PER_TXN as f64,
-        postgres: args.postgres.clone(),
-        kafka: args.bootstrap.map(|bootstrap| {
+        postgres: options.postgres.clone(),
+        kafka: options.bootstrap.clone().map(|bootstrap| {
             // Fresh topics per run, so that one run never reads another's data.
-            let run = eddy_runtime::metrics::now_ms();
+            let run = now_ms();
             KafkaTopics {
                 bootstrap,
-                transactions: args
+                transactions: options
                     .transactions_topic
+                    .clone()
                     .unwrap_or_else(|| format!("eddy-demo-transactions-{run}")),
-                alerts: args
+                alerts: options
                     .alerts_topic
+                    .clone()
                     .unwrap_or_else(|| format!("eddy-demo-alerts-{run}")),
             }
         }),
     };
-    if let Some(kafka) = input.kafka.as_ref().filter(|_| !args.skip_produce) {
-        produce_to_kafka(&eddy, &input, kafka, args.partitions)?;
+    if let Some(kafka) = input.kafka.as_ref().filter(|_| !options.skip_produce) {
+        produce_to_kafka(&eddy, &input, kafka, options.partitions)?;
     }
     let alerts = build(&p, &grid, input.clone(), None)?;
-    config.parallelism = args.parallelism;
+    let mut config = options.job.clone();
+    if let Some(n) = options.parallelism {
+        config = config.parallelism(n);
+    }
     let started = Instant::now();
     let job = eddy.submit(p, config).context("submitting the demo job")?;
-    let live = std::io::stderr().is_terminal() && !args.json;
     let mut drawn = false;
     loop {
         if let Some(result) = job.join_timeout(Duration::from_millis(250)) {
             result.context("the demo job failed")?;
             break;
         }
-        if live {
-            let done = job
-                .metrics()
-                .iter()
-                .find(|m| m.name == "transactions")
-                .map_or(0, |m| m.items_out);
+        if options.live {
+            let done = transactions_read(&job);
             let so_far = summarize(done, alerts.items(), started.elapsed());
             // One screen, redrawn in place: cursor up over the previous one.
             if drawn {
@@ -849,7 +813,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             drawn = true;
             eprintln!(
                 "\x1b[2K{:>5.1}%  {:>10} events  {:>10.0} events/s",
-                100.0 * done as f64 / args.events as f64,
+                100.0 * done as f64 / options.events as f64,
                 done,
                 so_far.events_per_sec
             );
@@ -867,17 +831,27 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let duration = started.elapsed();
-    let mut summary = summarize(args.events, alerts.take(), duration);
+    let mut summary = summarize(options.events, alerts.take(), duration);
     if let Some(kafka) = input.kafka {
         summary.transactions_topic = Some(kafka.transactions);
         summary.alerts_topic = Some(kafka.alerts);
     }
-    if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    } else {
-        print_summary(&summary);
-    }
-    Ok(())
+    Ok(summary)
+}
+
+/// Transactions the job's source has emitted so far.
+fn transactions_read(job: &Job) -> u64 {
+    job.metrics()
+        .iter()
+        .find(|m| m.name == "transactions")
+        .map_or(0, |m| m.items_out)
+}
+
+/// Wall-clock time in milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn summarize(events: u64, mut alerts: Vec<Alert>, duration: Duration) -> Summary {
@@ -908,27 +882,6 @@ fn summarize(events: u64, mut alerts: Vec<Alert>, duration: Duration) -> Summary
         transactions_topic: None,
         alerts_topic: None,
     }
-}
-
-fn print_summary(s: &Summary) {
-    println!(
-        "fraud detection: {} transactions in {} ms ({:.0} events/s)",
-        s.events_in, s.duration_ms, s.events_per_sec
-    );
-    for (rule, n) in &s.alerts_by_rule {
-        println!("  {:<22} {n:>8} alerts", format!("{rule:?}"));
-    }
-    println!(
-        "  {:<22} {:>8} alerts (digest {})",
-        "total", s.alerts_total, s.alerts_digest
-    );
-    if let (Some(t), Some(a)) = (&s.transactions_topic, &s.alerts_topic) {
-        println!("  transactions read from Kafka topic {t}, alerts written to {a}");
-    }
-    println!(
-        "  latency generation -> alert: p50 {} us, p99 {} us",
-        s.latency_p50_us, s.latency_p99_us
-    );
 }
 
 #[cfg(test)]
@@ -962,8 +915,8 @@ mod tests {
     #[test]
     fn when_demo_runs_over_kafka_then_alerts_equal_the_in_process_run() {
         let (in_process, _) = run_once(2, 50_000);
-        let broker = eddy_kafka::testing::TestBroker::start("demo-test");
-        let run = eddy_runtime::metrics::now_ms();
+        let broker = eddy_testkit::kafka::TestBroker::start("demo-test");
+        let run = now_ms();
         let kafka = KafkaTopics {
             bootstrap: broker.bootstrap().to_string(),
             transactions: format!("test-transactions-{run}"),
@@ -1013,7 +966,7 @@ mod tests {
     #[test]
     fn when_demo_uses_postgres_then_reference_data_and_alerts_live_there() {
         let (in_process, _) = run_once(2, 50_000);
-        let pg = eddy_postgres::testing::TestPg::start();
+        let pg = eddy_testkit::postgres::TestPg::start();
         let url = pg.url();
         for run in 0..2 {
             // The first run seeds the reference tables, the second reads them.
