@@ -752,6 +752,11 @@ pub fn submit_served(
     };
     build(&p, &node.grid, input, Some(observe))?;
     node.watch_map(&node.grid.map::<String, AlertRecord>("alerts")?);
+    node.add_panel(eddy_server::Panel::grouped(
+        "Alerts per rule",
+        "alerts",
+        "rule",
+    ));
     node.eddy
         .submit(p, config)
         .context("submitting the demo job")

@@ -1,11 +1,14 @@
-// Eddy dashboard: polls the JSON API once a second, follows the alerts
-// map's change stream, and draws with inline SVG. No build step, no CDN.
+// Eddy dashboard: polls the JSON API once a second, draws with inline SVG,
+// and shows panels (a map's entries counted per value of a field, with its
+// change stream) that jobs register at /api/panels or the user adds here.
+// No build step, no CDN.
 "use strict";
 
 const POLL_MS = 1000;          // refresh period of jobs, maps and metrics
 const HISTORY_POINTS = 120;    // chart history: two minutes at one point a second
-const RULES_EVERY_POLLS = 3;   // alerts-per-rule counts scan the map: every third poll
-const LIVE_ALERTS_MAX = 40;    // alerts kept in the live list
+const PANELS_EVERY_POLLS = 3;  // panel counts scan their map: every third poll
+const PANEL_GROUPS_MAX = 12;   // bars per panel: the first distinct values
+const LIVE_CHANGES_MAX = 40;   // changes kept in a panel's live list
 const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
 
 const $ = (id) => document.getElementById(id);
@@ -18,8 +21,8 @@ const state = {
   latency: new Map(),       // histogram name -> [{p50, p90, p99}]
   query: { map: null, predicate: "", page: 0, pageSize: 20 },
   polls: 0,
-  alertsSource: null,
-  rules: new Map(),         // rule -> count
+  panels: new Map(),        // "map/field" -> {panel, chart, live, status, source}
+  userPanels: [],           // panels added with the form, this page only
 };
 
 function el(tag, attrs = {}, ...children) {
@@ -118,7 +121,7 @@ function barChart(target, bars, unitFmt) {
   target.replaceChildren();
   target.setAttribute("viewBox", `0 0 ${w} ${h}`);
   if (!bars.length) {
-    target.append(svg("text", { x: 10, y: 20, "font-size": 12, fill: "#6b7280" }, "no alerts yet"));
+    target.append(svg("text", { x: 10, y: 20, "font-size": 12, fill: "#6b7280" }, "no entries yet"));
     return;
   }
   const max = Math.max(1, ...bars.map((b) => b.value));
@@ -128,7 +131,7 @@ function barChart(target, bars, unitFmt) {
     const yy = 4 + i * rowH;
     target.append(svg("text", { x: labelW - 6, y: yy + rowH * 0.65, "text-anchor": "end", "font-size": 12 }, b.name));
     target.append(svg("rect", { x: labelW, y: yy + 3, width: Math.max(1, bw), height: rowH - 6, fill: COLORS[i % COLORS.length], rx: 3 }));
-    target.append(svg("text", { x: labelW + bw + 6, y: yy + rowH * 0.65, "font-size": 12, "data-rule": b.name }, unitFmt(b.value)));
+    target.append(svg("text", { x: labelW + bw + 6, y: yy + rowH * 0.65, "font-size": 12, "data-group": b.name }, unitFmt(b.value)));
   });
 }
 
@@ -290,7 +293,7 @@ function renderLatency(metrics) {
   }
 }
 
-// ---- maps and alerts -------------------------------------------------------
+// ---- maps and panels -------------------------------------------------------
 
 function renderMaps(maps) {
   const body = $("maps").tBodies[0];
@@ -312,45 +315,76 @@ function renderMaps(maps) {
     const keep = select.value;
     select.replaceChildren(...names.map((n) => el("option", { value: n, text: n })));
     if (names.includes(keep)) select.value = keep;
-    else if (names.includes("alerts")) select.value = "alerts";
+    const panelMap = $("panel-map"), keepPanel = panelMap.value;
+    panelMap.replaceChildren(...names.map((n) => el("option", { value: n, text: n })));
+    if (names.includes(keepPanel)) panelMap.value = keepPanel;
   }
-  const alerts = maps.find((m) => m.name === "alerts");
-  $("alerts-section").hidden = !alerts;
-  if (alerts && !state.alertsSource) followAlerts();
 }
 
-function followAlerts() {
-  const status = $("alerts-stream-status");
-  const source = new EventSource("/api/maps/alerts/changes");
-  state.alertsSource = source;
+// A panel's element, created on first sight; its change stream is followed
+// while the page is open (a map the node does not watch answers 404, and
+// the panel says so).
+function panelView(panel) {
+  const id = `${panel.map}/${panel.group_by}`;
+  let view = state.panels.get(id);
+  if (view) return view;
+  const chart = svg("svg", { class: "chart panel-chart", role: "img", "aria-label": panel.title, "data-map": panel.map });
+  const status = el("span", { class: "muted" });
+  const live = el("ol", { class: "panel-live" });
+  const box = el("div", { class: "panel", "data-panel": id },
+    el("h3", { text: panel.title }), chart,
+    el("h3", {}, `Changes of ${panel.map} `, status), live);
+  $("panels").append(box);
+  view = { panel, chart, live, status, source: null };
+  state.panels.set(id, view);
+  followChanges(view);
+  return view;
+}
+
+function followChanges(view) {
+  const { panel, live, status } = view;
+  const source = new EventSource(`/api/maps/${encodeURIComponent(panel.map)}/changes`);
+  view.source = source;
   source.onopen = () => { status.textContent = "(live)"; };
-  source.onerror = () => { status.textContent = "(reconnecting…)"; };
+  source.onerror = () => { status.textContent = "(not streamed, or reconnecting…)"; };
   source.onmessage = (msg) => {
     let ev;
     try { ev = JSON.parse(msg.data); } catch { return; }
     if (ev.type === "lost") { status.textContent = `(live; ${ev.events} events skipped while behind)`; return; }
     if (ev.type !== "entry" || !ev.new_value) return;
     const v = ev.new_value;
-    const rule = typeof v === "object" && v !== null && "rule" in v ? String(v.rule) : "?";
-    const detail = typeof v === "object" && v !== null
-      ? Object.entries(v).filter(([k]) => k !== "rule").slice(0, 5).map(([k, x]) => `${k}=${typeof x === "object" ? JSON.stringify(x) : x}`).join(" ")
+    const isObj = typeof v === "object" && v !== null;
+    const group = isObj && panel.group_by in v ? String(v[panel.group_by]) : "?";
+    const detail = isObj
+      ? Object.entries(v).filter(([k]) => k !== panel.group_by).slice(0, 5).map(([k, x]) => `${k}=${typeof x === "object" ? JSON.stringify(x) : x}`).join(" ")
       : JSON.stringify(v);
-    const li = el("li", {}, el("span", { class: "rule", text: rule }), ` ${typeof ev.key === "string" ? ev.key : JSON.stringify(ev.key)} `, el("span", { class: "muted", text: detail }));
-    const list = $("alerts-live");
-    list.prepend(li);
-    while (list.children.length > LIVE_ALERTS_MAX) list.lastChild.remove();
+    const li = el("li", {}, el("span", { class: "rule", text: group }), ` ${typeof ev.key === "string" ? ev.key : JSON.stringify(ev.key)} `, el("span", { class: "muted", text: detail }));
+    live.prepend(li);
+    while (live.children.length > LIVE_CHANGES_MAX) live.lastChild.remove();
   };
 }
 
-async function refreshRules() {
-  const enc = encodeURIComponent;
-  const distinct = await api(`/api/maps/alerts/aggregate?aggregation=${enc("distinct(rule)")}`);
-  const rules = Array.isArray(distinct.result) ? distinct.result.slice(0, 12) : [];
-  const counts = await Promise.all(rules.map((r) =>
-    api(`/api/maps/alerts/aggregate?aggregation=count&predicate=${enc(`rule = '${String(r).replace(/'/g, "''")}'`)}`)
-      .then((c) => ({ name: String(r), value: Number(c.result) || 0 }))
-      .catch(() => ({ name: String(r), value: 0 }))));
-  barChart($("rules-chart"), counts, fmt);
+async function refreshPanel(view) {
+  const enc = encodeURIComponent, { map, group_by: field } = view.panel;
+  const base = `/api/maps/${enc(map)}/aggregate`;
+  const distinct = await api(`${base}?aggregation=${enc(`distinct(${field})`)}`);
+  const groups = Array.isArray(distinct.result) ? distinct.result.slice(0, PANEL_GROUPS_MAX) : [];
+  const counts = await Promise.all(groups.map((g) => {
+    const literal = typeof g === "number" || typeof g === "boolean" ? String(g) : `'${String(g).replace(/'/g, "''")}'`;
+    return api(`${base}?aggregation=count&predicate=${enc(`${field} = ${literal}`)}`)
+      .then((c) => ({ name: String(g), value: Number(c.result) || 0 }))
+      .catch(() => ({ name: String(g), value: 0 }));
+  }));
+  barChart(view.chart, counts, fmt);
+}
+
+async function refreshPanels(maps) {
+  const { panels } = await api("/api/panels");
+  const names = new Set(maps.map((m) => m.name));
+  for (const panel of [...panels, ...state.userPanels]) {
+    if (!names.has(panel.map)) continue;
+    await refreshPanel(panelView(panel)).catch(() => {});
+  }
 }
 
 // ---- entry browser ---------------------------------------------------------
@@ -391,7 +425,7 @@ async function poll() {
     else $("job-section").hidden = true;
     renderLatency(metrics);
     renderMaps(maps);
-    if (maps.some((m) => m.name === "alerts") && state.polls % RULES_EVERY_POLLS === 0) await refreshRules();
+    if (state.polls % PANELS_EVERY_POLLS === 0) await refreshPanels(maps);
     if (state.query.map === null && $("query-map").value) runQuery(0);
     state.polls++;
     $("node-status").className = "badge ok";
@@ -404,6 +438,13 @@ async function poll() {
 }
 
 $("query-form").addEventListener("submit", (e) => { e.preventDefault(); runQuery(0); });
+$("panel-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const map = $("panel-map").value, field = $("panel-field").value.trim();
+  if (!map || !/^[A-Za-z_][A-Za-z0-9_.]*$/.test(field)) return;
+  state.userPanels.push({ title: `${map} per ${field}`, map, group_by: field });
+  state.polls = 0;
+});
 $("page-prev").addEventListener("click", () => runQuery(Math.max(0, state.query.page - 1)));
 $("page-next").addEventListener("click", () => runQuery(state.query.page + 1));
 

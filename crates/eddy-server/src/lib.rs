@@ -67,6 +67,6 @@ mod state;
 
 pub use config::{ServerConfig, BIND_DEFAULT, TOKEN_ENV};
 pub use error::{ApiError, ServerError};
-pub use node::Node;
+pub use node::{Node, Panel};
 pub use registry::{Counter, Gauge, Histogram, HistogramSnapshot, MetricsRegistry};
 pub use server::{app, serve, serve_on, start, ServerHandle, SHUTDOWN_GRACE};

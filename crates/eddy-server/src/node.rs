@@ -5,8 +5,38 @@ use crate::changes::ChangeFeeds;
 use crate::registry::MetricsRegistry;
 use eddy_grid::{Grid, GridKey, GridValue, Map};
 use eddy_runtime::Eddy;
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+/// A dashboard panel: the entries of a map counted per value of one of
+/// their fields (alerts per rule, orders per product), drawn as a bar
+/// chart, with the map's changes as they happen if it is watched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Panel {
+    /// Heading shown above the panel.
+    pub title: String,
+    /// The map whose entries it counts.
+    pub map: String,
+    /// The field of the values whose distinct values it counts entries of.
+    pub group_by: String,
+}
+
+impl Panel {
+    /// A panel titled `title` counting the entries of `map` per value of
+    /// their field `group_by`.
+    pub fn grouped(
+        title: impl Into<String>,
+        map: impl Into<String>,
+        group_by: impl Into<String>,
+    ) -> Panel {
+        Panel {
+            title: title.into(),
+            map: map.into(),
+            group_by: group_by.into(),
+        }
+    }
+}
 
 /// One Eddy process as the server sees it.
 ///
@@ -15,13 +45,14 @@ use std::sync::Arc;
 /// ```
 /// use eddy_grid::Grid;
 /// use eddy_runtime::{Eddy, EddyConfig};
-/// use eddy_server::Node;
+/// use eddy_server::{Node, Panel};
 /// use std::sync::Arc;
 ///
 /// let node = Node::new(Arc::new(Eddy::new(EddyConfig::with_threads(1))), Grid::new());
 /// let alerts = node.grid.map::<String, serde_json::Value>("alerts").unwrap();
 /// node.watch_map(&alerts); // its changes are now streamed
-/// let latency = node.metrics().histogram("eddy_demo_latency_seconds", "End-to-end latency").unwrap();
+/// node.add_panel(Panel::grouped("Alerts per rule", "alerts", "rule"));
+/// let latency = node.metrics().histogram("eddy_alert_latency_seconds", "End-to-end latency").unwrap();
 /// latency.record_ms(3.0);
 /// assert!(node.is_ready());
 /// ```
@@ -32,6 +63,7 @@ pub struct Node {
     pub grid: Grid,
     metrics: MetricsRegistry,
     feeds: ChangeFeeds,
+    panels: Mutex<Vec<Panel>>,
     ready: AtomicBool,
 }
 
@@ -43,6 +75,7 @@ impl Node {
             grid,
             metrics: MetricsRegistry::default(),
             feeds: ChangeFeeds::default(),
+            panels: Mutex::new(Vec::new()),
             ready: AtomicBool::new(true),
         })
     }
@@ -62,6 +95,21 @@ impl Node {
     /// a stream is open.
     pub fn watch_map<K: GridKey, V: GridValue>(&self, map: &Map<K, V>) {
         self.feeds.watch(map);
+    }
+
+    /// Adds a panel to the dashboard (`/api/panels`); a panel for the same
+    /// map and field replaces the earlier one.
+    pub fn add_panel(&self, panel: Panel) {
+        let mut panels = self.panels.lock();
+        panels.retain(|p| {
+            (p.map.as_str(), p.group_by.as_str()) != (panel.map.as_str(), panel.group_by.as_str())
+        });
+        panels.push(panel);
+    }
+
+    /// The dashboard's panels, in the order they were added.
+    pub fn panels(&self) -> Vec<Panel> {
+        self.panels.lock().clone()
     }
 
     /// Sets what `/ready` answers: a node that is still loading reference

@@ -28,6 +28,7 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/metrics", get(ops::prometheus))
         .route("/api", get(ops::index))
         .route("/api/metrics", get(ops::metrics_json))
+        .route("/api/panels", get(ops::panels))
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/{id}", get(jobs::details))
         .route("/api/jobs/{id}/{action}", post(jobs::action))

@@ -307,6 +307,12 @@ fn when_metrics_are_scraped_then_jobs_vertices_maps_and_histograms_are_exposed()
     let (status, m) = call(&rt, &app, get("/api/metrics"));
     assert_eq!(status, StatusCode::OK);
     assert!(m["histograms"][0]["p99_s"].as_f64().unwrap() > 0.0, "{m}");
+    let (status, panels) = call(&rt, &app, get("/api/panels"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        panels["panels"],
+        serde_json::json!([{ "title": "Alerts per rule", "map": "alerts", "group_by": "rule" }])
+    );
     assert_eq!(call(&rt, &app, get("/health")).0, StatusCode::OK);
     assert_eq!(call(&rt, &app, get("/ready")).0, StatusCode::OK);
     let (status, html) = call(&rt, &app, get("/"));

@@ -67,6 +67,11 @@ pub(crate) async fn metrics_json(State(state): State<AppState>) -> Result<Respon
     json(&j!({ "histograms": histograms, "gauges": gauges, "counters": counters }))
 }
 
+/// `GET /api/panels`: the dashboard's panels, as jobs registered them.
+pub(crate) async fn panels(State(state): State<AppState>) -> Result<Response, ApiError> {
+    json(&j!({ "panels": state.node.panels() }))
+}
+
 /// `GET /api`: the endpoints, so that a person with curl can find their way.
 pub(crate) async fn index() -> Result<Response, ApiError> {
     json(&j!({
@@ -80,7 +85,7 @@ pub(crate) async fn index() -> Result<Response, ApiError> {
             "GET /api/maps/{name}/query?predicate=&page=&page_size=",
             "GET /api/maps/{name}/aggregate?aggregation=&predicate=",
             "GET /api/maps/{name}/changes (server-sent events)",
-            "GET /api/metrics", "GET /metrics (Prometheus)", "GET /health", "GET /ready", "GET / (dashboard)"
+            "GET /api/metrics", "GET /api/panels", "GET /metrics (Prometheus)", "GET /health", "GET /ready", "GET / (dashboard)"
         ],
         "auth": "mutating requests need `Authorization: Bearer <token>` when the node has a token",
     }))

@@ -61,10 +61,20 @@ const number = (text) => Number(String(text).replace(/[^0-9.]/g, ""));
     result.query_rows = values.length;
     result.query_status = await page.locator("#query-status").textContent();
 
-    await page.locator("#alerts-live li").first().waitFor({ timeout: 10000 });
-    await page.locator("#rules-chart [data-rule]").first().waitFor({ timeout: 10000 });
-    result.live_alerts = await page.locator("#alerts-live li").count();
-    result.rules = await page.locator("#rules-chart [data-rule]").count();
+    // The panel the job registered: alerts per rule, with the live changes.
+    const registered = page.locator('[data-panel="alerts/rule"]');
+    await registered.locator(".panel-live li").first().waitFor({ timeout: 10000 });
+    await registered.locator(".panel-chart [data-group]").first().waitFor({ timeout: 10000 });
+    result.live_alerts = await registered.locator(".panel-live li").count();
+    result.rules = await registered.locator(".panel-chart [data-group]").count();
+
+    // A panel the user adds with the form: the alerts per card.
+    await page.selectOption("#panel-map", "alerts");
+    await page.fill("#panel-field", "card");
+    await page.click("#panel-add");
+    const added = page.locator('[data-panel="alerts/card"]');
+    await added.locator(".panel-chart [data-group]").first().waitFor({ timeout: 10000 });
+    result.card_groups = await added.locator(".panel-chart [data-group]").count();
 
     // Let the charts gather a few seconds of history for the screenshot.
     await page.waitForTimeout(5000);

@@ -3,7 +3,7 @@
 use eddy_grid::Grid;
 use eddy_pipeline::{Pipeline, Sinks, Sources};
 use eddy_runtime::{Eddy, EddyConfig, JobConfig};
-use eddy_server::Node;
+use eddy_server::{Node, Panel};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -22,7 +22,8 @@ pub struct Alert {
 pub const RULES: [&str; 4] = ["velocity", "amount", "travel", "blacklist"];
 
 /// A node whose job "alerts-generator" writes `rate_per_sec` alerts a
-/// second into the watched map "alerts" (keys `alert-<n mod 2000>`), with
+/// second into the watched map "alerts" (keys `alert-<n mod 2000>`, a
+/// dashboard panel of alerts per rule), with
 /// a registered latency histogram fed by the job, and a map "counts" with
 /// integer keys.
 pub fn node_with_job(rate_per_sec: f64) -> Arc<Node> {
@@ -31,6 +32,7 @@ pub fn node_with_job(rate_per_sec: f64) -> Arc<Node> {
     let node = Node::new(eddy, grid);
     let alerts = node.grid.map::<String, Alert>("alerts").unwrap();
     node.watch_map(&alerts);
+    node.add_panel(Panel::grouped("Alerts per rule", "alerts", "rule"));
     let counts = node.grid.map::<u64, u64>("counts").unwrap();
     for i in 0..10 {
         counts.put(i, i * i);
