@@ -471,10 +471,9 @@ pub fn serve_node(
     bind: SocketAddr,
     token: Option<String>,
 ) -> anyhow::Result<()> {
-    let config = ServerConfig {
-        bind,
-        token,
-        ..ServerConfig::default()
+    let config = match token {
+        Some(token) => ServerConfig::bind(bind).with_token(token),
+        None => ServerConfig::bind(bind),
     };
     let server = eddy_server::start(node, config).context("starting the HTTP server")?;
     eprintln!("dashboard and API at {}", server.url());

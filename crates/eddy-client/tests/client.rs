@@ -25,13 +25,11 @@ fn node_and_server(config: ServerConfig) -> (Arc<Node>, ServerHandle) {
     }
     node.watch_map(&accounts);
     node.grid.map::<u64, u64>("plain").unwrap().put(1, 1);
-    let server = start(
-        node.clone(),
-        ServerConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            ..config
-        },
-    )
+    let server = start(node.clone(), {
+        let mut c = config;
+        c.bind = "127.0.0.1:0".parse().unwrap();
+        c
+    })
     .unwrap();
     (node, server)
 }
@@ -131,9 +129,10 @@ fn when_a_job_is_suspended_resumed_restarted_and_exported_then_the_client_report
     let dir = std::env::temp_dir().join(format!("eddy-client-lifecycle-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let node = Node::new(
-        Arc::new(Eddy::new(EddyConfig {
-            snapshot_dir: dir.clone(),
-            ..EddyConfig::with_threads(1)
+        Arc::new(Eddy::new({
+            let mut c = EddyConfig::with_threads(1);
+            c.snapshot_dir = dir.clone();
+            c
         })),
         Grid::new(),
     );
@@ -149,14 +148,7 @@ fn when_a_job_is_suspended_resumed_restarted_and_exported_then_the_client_report
         .guarantee(Guarantee::ExactlyOnce)
         .snapshot_interval(Duration::from_millis(50));
     let id = node.eddy.submit(p, config).unwrap().id();
-    let server = start(
-        node,
-        ServerConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            ..ServerConfig::default()
-        },
-    )
-    .unwrap();
+    let server = start(node, ServerConfig::bind("127.0.0.1:0".parse().unwrap())).unwrap();
     let client = Client::new(&server.url()).unwrap();
     wait_until("a snapshot completed", || {
         client.job(id).unwrap().summary.snapshots.unwrap().completed > 0

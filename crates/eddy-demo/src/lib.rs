@@ -612,13 +612,12 @@ fn stored_map<K: eddy::grid::GridKey, V: eddy::grid::GridValue>(
     let seeding = StoredMap::new(
         probe.clone(),
         store()?,
-        StoreConfig {
-            write: WriteMode::Behind {
+        StoreConfig::default()
+            .write(WriteMode::Behind {
                 delay: Duration::from_millis(10),
                 batch_size: 1000,
-            },
-            initial_load: InitialLoad::Eager,
-        },
+            })
+            .initial_load(InitialLoad::Eager),
     )?;
     if probe.is_empty() {
         for (k, v) in seed() {
@@ -632,10 +631,9 @@ fn stored_map<K: eddy::grid::GridKey, V: eddy::grid::GridValue>(
     let stored = StoredMap::new(
         map.clone(),
         store()?,
-        StoreConfig {
-            write: WriteMode::Through,
-            initial_load: InitialLoad::Eager,
-        },
+        StoreConfig::default()
+            .write(WriteMode::Through)
+            .initial_load(InitialLoad::Eager),
     )?;
     drop(stored);
     Ok(map)

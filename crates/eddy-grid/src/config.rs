@@ -22,6 +22,7 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Configuration of a [`Grid`](crate::Grid).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GridConfig {
     /// Partitions per map (at least 1). Keys are assigned to partitions by
     /// the stable key hash, so instances that should agree on ownership
@@ -45,6 +46,24 @@ impl Default for GridConfig {
 }
 
 impl GridConfig {
+    /// Sets the partitions per map.
+    pub fn with_partitions(mut self, partitions: usize) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
+    /// Sets the time source.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the interval of the expiry sweep; `None` runs no sweeper.
+    pub fn with_sweep_interval(mut self, interval: Option<Duration>) -> Self {
+        self.sweep_interval = interval;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), GridError> {
         if self.partitions == 0 || self.partitions > 65_536 {
             return Err(GridError::InvalidConfig {
@@ -79,6 +98,7 @@ pub enum EvictionPolicy {
 /// eviction free of any global lock but means a map whose keys are unevenly
 /// spread holds somewhat less than the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EvictionConfig {
     /// Which sampled entry is evicted.
     pub policy: EvictionPolicy,
@@ -95,6 +115,7 @@ pub const DEFAULT_LISTENER_BUFFER: usize = 65_536;
 
 /// Configuration of one map; immutable once the map exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MapConfig {
     /// Default time to live of entries put without one; `None` never expires.
     pub ttl: Option<Duration>,
@@ -123,6 +144,13 @@ impl Default for MapConfig {
 }
 
 impl MapConfig {
+    /// Sets how many events are buffered for listeners before new ones are
+    /// dropped.
+    pub fn with_listener_buffer(mut self, events: usize) -> Self {
+        self.listener_buffer = events;
+        self
+    }
+
     /// Sets the default TTL.
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);

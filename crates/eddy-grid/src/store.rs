@@ -73,6 +73,7 @@ pub enum InitialLoad {
 
 /// How a [`StoredMap`] uses its store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StoreConfig {
     /// Write-through or write-behind.
     pub write: WriteMode,
@@ -86,6 +87,20 @@ impl Default for StoreConfig {
             write: WriteMode::Through,
             initial_load: InitialLoad::Lazy,
         }
+    }
+}
+
+impl StoreConfig {
+    /// Writes with `write`.
+    pub fn write(mut self, write: WriteMode) -> Self {
+        self.write = write;
+        self
+    }
+
+    /// Loads the store's entries with `initial_load`.
+    pub fn initial_load(mut self, initial_load: InitialLoad) -> Self {
+        self.initial_load = initial_load;
+        self
     }
 }
 

@@ -30,11 +30,12 @@ impl Drop for SeedReport {
 }
 
 fn grid() -> Grid {
-    Grid::with_config(GridConfig {
-        partitions: 7,
-        clock: Arc::new(ManualClock::new()),
-        sweep_interval: None,
-    })
+    Grid::with_config(
+        GridConfig::default()
+            .with_partitions(7)
+            .with_clock(Arc::new(ManualClock::new()))
+            .with_sweep_interval(None),
+    )
     .unwrap()
 }
 

@@ -12,11 +12,12 @@ use serde_json::json;
 
 fn grid(partitions: usize) -> (Grid, ManualClock) {
     let clock = ManualClock::new();
-    let grid = Grid::with_config(GridConfig {
-        partitions,
-        clock: Arc::new(clock.clone()),
-        sweep_interval: None,
-    })
+    let grid = Grid::with_config(
+        GridConfig::default()
+            .with_partitions(partitions)
+            .with_clock(Arc::new(clock.clone()))
+            .with_sweep_interval(None),
+    )
     .unwrap();
     (grid, clock)
 }
@@ -305,10 +306,7 @@ fn when_listener_registered_then_events_arrive_in_order_per_key() {
 #[test]
 fn when_listener_is_slow_then_events_are_dropped_and_counted_without_blocking_writers() {
     let (grid, _) = grid(4);
-    let cfg = MapConfig {
-        listener_buffer: 4,
-        ..MapConfig::default()
-    };
+    let cfg = MapConfig::default().with_listener_buffer(4);
     let m = grid.map_with_config::<u32, u32>("slow", cfg).unwrap();
     let gate = Arc::new(Barrier::new(2));
     let delivered = Arc::new(AtomicUsize::new(0));
@@ -503,12 +501,9 @@ fn when_config_is_out_of_range_then_error_names_the_field() {
     let bad = MapConfig::default().with_max_idle(Duration::from_secs(60 * 86_400));
     let err = grid.map_with_config::<u32, u32>("bad", bad).err().unwrap();
     assert!(err.to_string().contains("MapConfig::max_idle"), "{err}");
-    let err = Grid::with_config(GridConfig {
-        partitions: 0,
-        ..GridConfig::default()
-    })
-    .err()
-    .unwrap();
+    let err = Grid::with_config(GridConfig::default().with_partitions(0))
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("partitions"), "{err}");
 }
 

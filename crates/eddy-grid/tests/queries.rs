@@ -11,11 +11,12 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Value};
 
 fn grid() -> Grid {
-    Grid::with_config(GridConfig {
-        partitions: 5,
-        clock: Arc::new(ManualClock::new()),
-        sweep_interval: None,
-    })
+    Grid::with_config(
+        GridConfig::default()
+            .with_partitions(5)
+            .with_clock(Arc::new(ManualClock::new()))
+            .with_sweep_interval(None),
+    )
     .unwrap()
 }
 

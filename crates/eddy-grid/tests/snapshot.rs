@@ -7,11 +7,12 @@ use eddy_grid::{Grid, GridConfig, GridError, ManualClock};
 use serde::{Deserialize, Serialize, Serializer};
 
 fn grid(clock: &ManualClock) -> Grid {
-    Grid::with_config(GridConfig {
-        partitions: 8,
-        clock: Arc::new(clock.clone()),
-        sweep_interval: None,
-    })
+    Grid::with_config(
+        GridConfig::default()
+            .with_partitions(8)
+            .with_clock(Arc::new(clock.clone()))
+            .with_sweep_interval(None),
+    )
     .unwrap()
 }
 

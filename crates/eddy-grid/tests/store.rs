@@ -57,13 +57,12 @@ impl MapStore<u32, String> for MemStore {
 }
 
 fn behind(delay_ms: u64, batch_size: usize) -> StoreConfig {
-    StoreConfig {
-        write: WriteMode::Behind {
+    StoreConfig::default()
+        .write(WriteMode::Behind {
             delay: Duration::from_millis(delay_ms),
             batch_size,
-        },
-        initial_load: InitialLoad::Lazy,
-    }
+        })
+        .initial_load(InitialLoad::Lazy)
 }
 
 #[test]
@@ -74,10 +73,7 @@ fn when_eager_then_the_whole_store_is_loaded_and_misses_read_through_when_lazy()
         .lock()
         .extend((0..2500).map(|i| (i, format!("v{i}"))));
     let grid = Grid::new();
-    let eager = StoreConfig {
-        initial_load: InitialLoad::Eager,
-        ..StoreConfig::default()
-    };
+    let eager = StoreConfig::default().initial_load(InitialLoad::Eager);
     let map = StoredMap::new(grid.map("eager").unwrap(), store.clone(), eager).unwrap();
     assert_eq!(map.map().size(), 2500);
 

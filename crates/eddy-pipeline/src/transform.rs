@@ -97,7 +97,7 @@ const CHAIN_ENTRY_TAG: &str = "eddy.pipeline.chain";
 /// The key of the entry the transform at position `at` of a chain saves for
 /// `instance`: broadcast, so that each old instance's state finds a new
 /// owner whatever the parallelism.
-pub fn chain_entry_key(at: u32, instance: usize) -> (&'static str, u32, u64) {
+pub(crate) fn chain_entry_key(at: u32, instance: usize) -> (&'static str, u32, u64) {
     (CHAIN_ENTRY_TAG, at, instance as u64)
 }
 
@@ -365,6 +365,7 @@ impl<I: Clone + Send + 'static, F: Fn(&I) + Clone + Send + Sync + 'static> Trans
 
 /// How a stream's event time and watermarks are derived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EventTimePolicy {
     /// How far behind the highest timestamp seen an event may be and still
     /// count: the watermark is the highest timestamp minus this.

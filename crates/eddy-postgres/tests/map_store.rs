@@ -61,14 +61,13 @@ fn when_one_key_is_updated_many_times_then_write_behind_writes_it_once() {
     let pg = TestPg::start();
     let store = store(&pg);
     let grid = Grid::new();
-    let config = StoreConfig {
-        // A delay longer than the test: only the explicit flush writes.
-        write: WriteMode::Behind {
+    // A delay longer than the test: only the explicit flush writes.
+    let config = StoreConfig::default()
+        .write(WriteMode::Behind {
             delay: Duration::from_secs(3600),
             batch_size: 1_000,
-        },
-        initial_load: InitialLoad::Lazy,
-    };
+        })
+        .initial_load(InitialLoad::Lazy);
     let map = StoredMap::new(grid.map("m").unwrap(), store, config).unwrap();
     for i in 0..1_000 {
         map.put("hot".into(), i).unwrap();
@@ -101,13 +100,12 @@ fn when_postgres_is_down_then_write_behind_keeps_writes_and_loses_nothing() {
     let pg = TestPg::start();
     let store = store(&pg);
     let grid = Grid::new();
-    let config = StoreConfig {
-        write: WriteMode::Behind {
+    let config = StoreConfig::default()
+        .write(WriteMode::Behind {
             delay: Duration::from_millis(20),
             batch_size: 50,
-        },
-        initial_load: InitialLoad::Lazy,
-    };
+        })
+        .initial_load(InitialLoad::Lazy);
     let map = StoredMap::new(grid.map("m").unwrap(), store, config).unwrap();
     for i in 0..100 {
         map.put(format!("k{i}"), i).unwrap();
@@ -141,10 +139,9 @@ fn when_postgres_is_down_then_write_behind_keeps_writes_and_loses_nothing() {
     // Eager initial load into a fresh grid sees everything.
     drop(map);
     let grid = Grid::new();
-    let config = StoreConfig {
-        write: WriteMode::Through,
-        initial_load: InitialLoad::Eager,
-    };
+    let config = StoreConfig::default()
+        .write(WriteMode::Through)
+        .initial_load(InitialLoad::Eager);
     let reloaded = StoredMap::new(
         grid.map::<String, i64>("m").unwrap(),
         PostgresMapStore::new(&pg.url(), "kv").unwrap(),

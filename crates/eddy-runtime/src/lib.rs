@@ -89,6 +89,7 @@ impl IntoDag for Dag {
 
 /// Settings of an [`Eddy`] instance.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EddyConfig {
     /// Number of cooperative worker threads; defaults to the number of cores.
     pub cooperative_threads: usize,

@@ -8,6 +8,7 @@ use std::thread::Thread;
 
 /// Sizing of the queues of one job.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct QueueLimits {
     /// Most data items one queue holds.
     ///

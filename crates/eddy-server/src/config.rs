@@ -14,6 +14,7 @@ pub const TOKEN_ENV: &str = "EDDY_TOKEN";
 
 /// How the HTTP server runs.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free port ([`crate::ServerHandle::addr`]
     /// tells which). Default [`BIND_DEFAULT`].

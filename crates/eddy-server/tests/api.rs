@@ -245,11 +245,9 @@ fn when_a_token_is_set_then_changes_need_it_and_reads_do_not() {
 #[test]
 fn when_requests_exceed_limits_or_miss_routes_then_json_errors_with_the_right_status() {
     let node = node_with_job(1.0);
-    let config = ServerConfig {
-        body_bytes_max: 100,
-        uri_bytes_max: 300,
-        ..ServerConfig::default()
-    };
+    let mut config = ServerConfig::default();
+    config.body_bytes_max = 100;
+    config.uri_bytes_max = 300;
     let app = app(node, config).unwrap();
     let rt = runtime();
     let big = format!("\"{}\"", "x".repeat(200));

@@ -36,10 +36,8 @@ fn snapshot_dir(test: &str) -> PathBuf {
 /// timestamped by sequence, counted per key (n mod 8) in 100 ms tumbling
 /// windows.
 fn node_with_windowed_job(dir: &Path, guarantee: Guarantee) -> Arc<Node> {
-    let config = EddyConfig {
-        snapshot_dir: dir.to_path_buf(),
-        ..EddyConfig::with_threads(1)
-    };
+    let mut config = EddyConfig::with_threads(1);
+    config.snapshot_dir = dir.to_path_buf();
     let node = Node::new(Arc::new(Eddy::new(config)), Grid::new());
     let p = Pipeline::new();
     let (sink, _count) = Sinks::noop();

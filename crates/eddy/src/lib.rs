@@ -99,6 +99,12 @@ pub mod processor {
     pub use eddy_core::{Inbox, Outbox, Processor, ProcessorContext, SnapshotRequester, VecOutbox};
 }
 
+/// The README's examples, compiled and run as doctests so that they stay
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Everything a pipeline needs: `use eddy::prelude::*;`.
 pub mod prelude {
     pub use crate::grid::{Grid, Map};
