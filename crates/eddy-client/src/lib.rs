@@ -37,6 +37,8 @@
 //! # Ok::<(), eddy_client::ClientError>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod error;
 mod near_cache;

@@ -228,6 +228,20 @@ pub trait Outbox<T> {
     /// Whether the next [`offer`](Outbox::offer) will be accepted.
     fn has_room(&self) -> bool;
 
+    /// Offers an item right after [`has_room`](Outbox::has_room) said there
+    /// is room, which promises that this one offer is accepted: the usual
+    /// loop is `while outbox.has_room() { …; outbox.offer_granted(item) }`.
+    ///
+    /// # Panics
+    ///
+    /// If the outbox refuses the item after all: a broken outbox, whose
+    /// `has_room` promised what `offer` did not keep.
+    fn offer_granted(&mut self, item: T) {
+        if self.offer(item).is_err() {
+            panic!("the outbox refused an offer after has_room promised room: a bug in the outbox");
+        }
+    }
+
     /// Offers a watermark, emitted after all items offered before it.
     /// Returns `false` when it was not accepted (outbox full): call again.
     #[must_use = "a full outbox refuses the watermark: return and offer it again"]

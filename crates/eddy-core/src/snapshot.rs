@@ -268,10 +268,28 @@ impl<'a> Iterator for EntryIter<'a> {
 /// restored snapshot brings back the epochs it sealed, and the sink commits
 /// those it had not committed yet (it must tell which from its target:
 /// a marker, a file name).
-#[derive(Debug)]
+///
+/// A sink cannot hold input back to bound what it holds (the barrier that
+/// ends an epoch is behind that input), so an epoch that grows large asks
+/// the job for its next snapshot at once ([`ask_early_if`](Self::ask_early_if)):
+/// what a sink holds is then bounded by one snapshot's output rather than
+/// one interval's.
 pub struct PendingEpochs<T> {
     current: Vec<T>,
     sealed: std::collections::VecDeque<SealedEpoch<T>>,
+    requester: crate::SnapshotRequester,
+    /// Asked for an early snapshot in the current epoch already.
+    requested: bool,
+}
+
+impl<T> std::fmt::Debug for PendingEpochs<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingEpochs")
+            .field("current", &self.current.len())
+            .field("sealed", &self.sealed.len())
+            .field("requested", &self.requested)
+            .finish()
+    }
 }
 
 /// One sealed epoch of a [`PendingEpochs`].
@@ -291,6 +309,27 @@ impl<T> Default for PendingEpochs<T> {
         PendingEpochs {
             current: Vec::new(),
             sealed: std::collections::VecDeque::new(),
+            requester: crate::SnapshotRequester::default(),
+            requested: false,
+        }
+    }
+}
+
+impl<T> PendingEpochs<T> {
+    /// Lets [`ask_early_if`](Self::ask_early_if) ask the job (the context's
+    /// requester, given at `init`) for snapshots.
+    pub fn set_requester(&mut self, requester: crate::SnapshotRequester) {
+        self.requester = requester;
+    }
+
+    /// Asks the job for its next snapshot at once when the current epoch's
+    /// size (`size`, in whatever the sink counts: items, rows, bytes) has
+    /// reached `size_max`; at most once per epoch. Call it once per input
+    /// batch.
+    pub fn ask_early_if(&mut self, size: usize, size_max: usize) {
+        if !self.requested && size >= size_max {
+            self.requested = true;
+            self.requester.request();
         }
     }
 }
@@ -321,6 +360,7 @@ impl<T: Serialize + DeserializeOwned> PendingEpochs<T> {
         writer: &mut SnapshotWriter,
     ) -> Result<(), ProcessorError> {
         let items = std::mem::take(&mut self.current);
+        self.requested = false;
         self.sealed.push_back(SealedEpoch {
             epoch: snapshot_id,
             writer_instance: instance,

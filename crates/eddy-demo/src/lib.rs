@@ -9,6 +9,8 @@
 //! given `--seed` and `--events` are the same on every run, at any
 //! parallelism.
 
+#![forbid(unsafe_code)]
+
 use anyhow::Context;
 use eddy::kafka::create_topic;
 use eddy::prelude::*;

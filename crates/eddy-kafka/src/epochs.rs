@@ -157,10 +157,6 @@ pub(crate) struct EpochWriter {
     pending: PendingEpochs<EpochRecords>,
     /// This instance's producer, once recovery ran.
     producer: Option<TransactionalProducer>,
-    /// Asks the job for an early snapshot when the current epoch is large.
-    requester: SnapshotRequester,
-    /// Asked in the current epoch already.
-    requested: bool,
 }
 
 /// An epoch holding this many encoded bytes asks for the next snapshot at
@@ -180,20 +176,20 @@ impl EpochWriter {
             instance,
             parallelism: parallelism.max(1),
             current: EpochRecords::default(),
-            pending: PendingEpochs::default(),
+            pending: {
+                let mut pending = PendingEpochs::default();
+                pending.set_requester(requester);
+                pending
+            },
             producer: None,
-            requester,
-            requested: false,
         }
     }
 
     /// Asks for an early snapshot when the current epoch has grown large;
     /// called once per input batch.
     pub(crate) fn ask_if_large(&mut self) {
-        if !self.requested && self.current.bytes.len() >= EARLY_SNAPSHOT_BYTES {
-            self.requested = true;
-            self.requester.request();
-        }
+        self.pending
+            .ask_early_if(self.current.bytes.len(), EARLY_SNAPSHOT_BYTES);
     }
 
     /// Checks the job's snapshot interval against the transaction timeout.
@@ -229,7 +225,6 @@ impl EpochWriter {
         writer: &mut SnapshotWriter,
     ) -> Result<(), ProcessorError> {
         self.recover()?;
-        self.requested = false;
         if !self.current.is_empty() {
             self.pending.push(std::mem::take(&mut self.current));
         }

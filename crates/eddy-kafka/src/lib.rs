@@ -29,6 +29,8 @@
 //! job.cancel();
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod admin;
 pub mod cli;
 mod dead_letter;

@@ -28,6 +28,8 @@
 //! assert!(report.outputs > 0);
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod generator;
 pub mod harness;
 pub mod jet;

@@ -152,12 +152,7 @@ impl<T: Clone + Send + Sync + 'static> Processor for ItemsP<T> {
     }
     fn complete<O: Outbox<Event<T>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
         while self.next < self.items.len() && outbox.has_room() {
-            if outbox
-                .offer(Event::untimed(self.items[self.next].clone()))
-                .is_err()
-            {
-                unreachable!("has_room promised one offer");
-            }
+            outbox.offer_granted(Event::untimed(self.items[self.next].clone()));
             self.next += 1;
         }
         Ok(self.next == self.items.len())
@@ -378,9 +373,7 @@ where
         let due = self.due_seq().min(self.end_seq.unwrap_or(u64::MAX));
         if let [run] = self.runs.as_mut_slice() {
             while run.next < due && outbox.has_room() {
-                if outbox.offer(Event::untimed((self.f)(run.next))).is_err() {
-                    unreachable!("has_room promised one offer");
-                }
+                outbox.offer_granted(Event::untimed((self.f)(run.next)));
                 run.next += run.step;
             }
         } else {
@@ -392,9 +385,7 @@ where
                 if run.next >= due {
                     break;
                 }
-                if outbox.offer(Event::untimed((self.f)(run.next))).is_err() {
-                    unreachable!("has_room promised one offer");
-                }
+                outbox.offer_granted(Event::untimed((self.f)(run.next)));
                 run.next += run.step;
             }
         }
@@ -542,9 +533,7 @@ impl Processor for FileP {
                 return Ok(false);
             }
             let text = self.line.trim_end_matches(['\n', '\r']).to_string();
-            if outbox.offer(Event::untimed(text)).is_err() {
-                unreachable!("has_room promised one offer");
-            }
+            outbox.offer_granted(Event::untimed(text));
             self.offset += n as u64;
         }
         Ok(false)

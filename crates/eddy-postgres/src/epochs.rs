@@ -68,7 +68,7 @@
 
 use crate::sink::PendingRow;
 use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
-use eddy_core::{PendingEpochs, ProcessorContext, ProcessorError, SealedEpoch, SnapshotRequester};
+use eddy_core::{PendingEpochs, ProcessorContext, ProcessorError, SealedEpoch};
 use std::collections::BTreeMap;
 
 /// The marker table's name, for the statements below to be constants.
@@ -132,10 +132,6 @@ pub(crate) struct EpochRows {
     /// The input ended and everything was written: nothing is left to save
     /// (the runtime saves a finished processor once more).
     finished: bool,
-    /// Asks the job for an early snapshot when the current epoch is large.
-    requester: SnapshotRequester,
-    /// Asked in the current epoch already.
-    requested: bool,
 }
 
 /// An epoch holding this many rows asks for the next snapshot at once
@@ -150,21 +146,21 @@ impl EpochRows {
             vertex_name: ctx.vertex_name.clone(),
             instance: ctx.instance,
             parallelism: ctx.parallelism.max(1),
-            pending: PendingEpochs::default(),
+            pending: {
+                let mut pending = PendingEpochs::default();
+                pending.set_requester(ctx.snapshot_requester.clone());
+                pending
+            },
             recovered: false,
             finished: false,
-            requester: ctx.snapshot_requester.clone(),
-            requested: false,
         }
     }
 
     /// Asks for an early snapshot when the current epoch has grown large;
     /// called once per input batch.
     pub(crate) fn ask_if_large(&mut self) {
-        if !self.requested && self.pending.current_len() >= EARLY_SNAPSHOT_ROWS {
-            self.requested = true;
-            self.requester.request();
-        }
+        let rows = self.pending.current_len();
+        self.pending.ask_early_if(rows, EARLY_SNAPSHOT_ROWS);
     }
 
     /// The marker key of the epochs sealed by instance `writer`: a JSON
@@ -216,7 +212,6 @@ impl EpochRows {
         if self.finished {
             return Ok(());
         }
-        self.requested = false;
         self.pending
             .seal_and_save(snapshot_id, self.instance, writer)
     }

@@ -43,6 +43,8 @@
 //! so that a job restored after a crash writes every row once; see
 //! [`PostgresSink`].
 
+#![forbid(unsafe_code)]
+
 mod conn;
 mod epochs;
 mod error;

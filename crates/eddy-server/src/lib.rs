@@ -53,6 +53,8 @@
 //! assert!(response.ends_with(r#"{"key":"a","value":1}"#));
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod api;
 pub mod changes;
 mod config;

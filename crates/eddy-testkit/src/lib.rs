@@ -41,6 +41,8 @@
 //!     .expect_output(vec![TestOutput::Item(2), TestOutput::Watermark(5), TestOutput::Item(4)]);
 //! ```
 
+#![forbid(unsafe_code)]
+
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "postgres")]

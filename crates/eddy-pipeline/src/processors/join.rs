@@ -75,15 +75,10 @@ where
                 Either::Left(item) => {
                     let matched = self.table.get(&(self.main_key)(&item));
                     if let Some(value) = (self.joiner)(item, matched) {
-                        if outbox
-                            .offer(Event {
-                                ts: event.ts,
-                                value,
-                            })
-                            .is_err()
-                        {
-                            unreachable!("has_room promised one offer");
-                        }
+                        outbox.offer_granted(Event {
+                            ts: event.ts,
+                            value,
+                        });
                     }
                 }
             }

@@ -57,15 +57,10 @@ where
             let acc = value_of(&mut self.state, &key, || op.create());
             op.accumulate(acc, &event.value);
             let value = (key, op.export(acc));
-            if outbox
-                .offer(Event {
-                    ts: event.ts,
-                    value,
-                })
-                .is_err()
-            {
-                unreachable!("has_room promised one offer");
-            }
+            outbox.offer_granted(Event {
+                ts: event.ts,
+                value,
+            });
         }
         Ok(())
     }
@@ -238,15 +233,10 @@ where
                 }
             }
             if let Some(value) = result {
-                if outbox
-                    .offer(Event {
-                        ts: event.ts,
-                        value,
-                    })
-                    .is_err()
-                {
-                    unreachable!("has_room promised one offer");
-                }
+                outbox.offer_granted(Event {
+                    ts: event.ts,
+                    value,
+                });
             }
         }
         Ok(())
@@ -359,9 +349,7 @@ where
                 return Ok(true);
             };
             let value = (key, self.op.finish(acc));
-            if outbox.offer(Event::untimed(value)).is_err() {
-                unreachable!("has_room promised one offer");
-            }
+            outbox.offer_granted(Event::untimed(value));
         }
         Ok(false)
     }

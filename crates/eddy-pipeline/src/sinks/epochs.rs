@@ -16,9 +16,7 @@
 //! see the last committed epoch again after the process restarts.
 
 use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
-use eddy_core::{
-    Guarantee, PendingEpochs, ProcessorContext, ProcessorError, SnapshotRequester, State,
-};
+use eddy_core::{Guarantee, PendingEpochs, ProcessorContext, ProcessorError, State};
 use parking_lot::Mutex;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,9 +52,6 @@ pub(crate) struct EpochOutput<T> {
     writer: u64,
     instance: usize,
     parallelism: usize,
-    requester: SnapshotRequester,
-    /// Asked for an early snapshot in the current epoch already.
-    requested: bool,
 }
 
 /// An epoch holding this many items asks for the next snapshot at once
@@ -74,8 +69,6 @@ impl<T: State> EpochOutput<T> {
             writer: 0,
             instance: 0,
             parallelism: 1,
-            requester: SnapshotRequester::default(),
-            requested: false,
         }
     }
 
@@ -85,7 +78,7 @@ impl<T: State> EpochOutput<T> {
         self.writer = new_writer_id();
         self.instance = ctx.instance;
         self.parallelism = ctx.parallelism.max(1);
-        self.requester = ctx.snapshot_requester.clone();
+        self.pending.set_requester(ctx.snapshot_requester.clone());
     }
 
     /// Whether output waits for snapshots.
@@ -103,10 +96,8 @@ impl<T: State> EpochOutput<T> {
     /// Asks for an early snapshot when the current epoch has grown large;
     /// called once per input batch.
     pub(crate) fn ask_if_large(&mut self) {
-        if !self.requested && self.pending.current_len() >= EARLY_SNAPSHOT_ITEMS {
-            self.requested = true;
-            self.requester.request();
-        }
+        let items = self.pending.current_len();
+        self.pending.ask_early_if(items, EARLY_SNAPSHOT_ITEMS);
     }
 
     /// Seals the current epoch as `snapshot_id` and saves every epoch not
@@ -119,7 +110,6 @@ impl<T: State> EpochOutput<T> {
         if !self.enabled || self.finished {
             return Ok(());
         }
-        self.requested = false;
         self.pending
             .seal_and_save(snapshot_id, self.writer as usize, writer)
     }
