@@ -10,13 +10,13 @@ pub enum BenchCommand {
     /// latency of tumbling windows at a fixed rate.
     Engine {
         /// Events per throughput scenario.
-        #[arg(long, default_value_t = 20_000_000)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 20_000_000)]
         events: u64,
         /// Input rate of the latency scenario, events per second.
-        #[arg(long, default_value_t = 1_000_000.0)]
+        #[arg(long, value_parser = positive, default_value_t = 1_000_000.0)]
         rate: f64,
         /// Seconds the latency scenario measures (after 2 s of warm-up).
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 10)]
         latency_seconds: u64,
         /// Print one JSON object instead of a table.
         #[arg(long)]
@@ -27,16 +27,16 @@ pub enum BenchCommand {
     /// snapshot and restore a large keyed state.
     Snapshot {
         /// Events per throughput run.
-        #[arg(long, default_value_t = 20_000_000)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 20_000_000)]
         events: u64,
         /// Time between snapshots, in milliseconds.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 1000)]
         interval_ms: u64,
         /// Keys in the state that is snapshotted and restored.
-        #[arg(long, default_value_t = 1_000_000)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 1_000_000)]
         keys: u64,
         /// Worker threads and parallelism.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, value_parser = at_least_one, default_value_t = 2)]
         workers: usize,
         /// Print one JSON object instead of tables.
         #[arg(long)]
@@ -45,7 +45,7 @@ pub enum BenchCommand {
     /// The data grid against a plain hashbrown map doing the same work.
     Grid {
         /// Entries of the get/put and memory measurements.
-        #[arg(long, default_value_t = 1_000_000)]
+        #[arg(long, value_parser = at_least_one, default_value_t = 1_000_000)]
         entries: usize,
         /// Print one JSON object instead of a table.
         #[arg(long)]
@@ -57,14 +57,14 @@ pub enum BenchCommand {
         #[arg(long, default_value = "q5")]
         query: String,
         /// Events to generate.
-        #[arg(long, default_value_t = 10_000_000)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 10_000_000)]
         events: u64,
         /// Events per second, open loop, to measure latency (default: as
         /// fast as possible, to measure throughput).
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         rate: Option<f64>,
         /// Instances per vertex and worker threads (default: cores).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         parallelism: Option<usize>,
         /// faithful (Beam's generator) or jet (nexmark-jet's events).
         #[arg(long, default_value = "faithful")]
@@ -80,7 +80,7 @@ pub enum BenchCommand {
         #[arg(long)]
         url: String,
         /// Rows per measurement.
-        #[arg(long, default_value_t = 500_000)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 500_000)]
         rows: u64,
     },
     /// A raw rdkafka copy loop against an Eddy Kafka pipeline, on a running
@@ -90,12 +90,30 @@ pub enum BenchCommand {
         #[arg(long)]
         bootstrap: String,
         /// Records to pre-load and copy.
-        #[arg(long, default_value_t = 1_000_000)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 1_000_000)]
         records: u64,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A rate: a finite number above zero.
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(r) => Err(format!("{r} is not a rate: give events per second above 0")),
+        Err(e) => Err(format!("'{text}' is not a number ({e})")),
+    }
+}
+
+/// A count of threads, instances or entries: 1 or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".to_string()),
+        Err(e) => Err(format!("'{text}' is not a whole number ({e})")),
+    }
 }
 
 /// Runs a benchmark command and prints its report.

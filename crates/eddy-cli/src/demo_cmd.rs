@@ -13,10 +13,10 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Number of transactions to process.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
     /// Instances per stage (defaults to the number of cores).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     parallelism: Option<usize>,
     /// Print the final summary as one JSON object.
     #[arg(long)]
@@ -30,7 +30,7 @@ pub struct DemoArgs {
     bind: std::net::SocketAddr,
     /// Transactions per second (default: as fast as possible; with --serve,
     /// 20000 so that the dashboard has something to show for a while).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::kafka_cmd::positive_rate)]
     rate: Option<f64>,
     /// Run over Kafka at this bootstrap address: a producer job writes the
     /// transactions to a topic, the detection job reads them from there and
@@ -38,7 +38,7 @@ pub struct DemoArgs {
     #[arg(long, conflicts_with = "serve")]
     bootstrap: Option<String>,
     /// Partitions of the transactions topic with --bootstrap.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
     partitions: i32,
     /// Keep the reference data in PostgreSQL (loaded into the grid maps at
     /// start, seeded first if the tables are empty) and write the alerts to
@@ -55,7 +55,7 @@ pub struct DemoArgs {
     #[arg(long)]
     snapshot_dir: Option<std::path::PathBuf>,
     /// Time between the detection job's snapshots, in ms (default 10 s).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_interval_ms: Option<u64>,
     /// With --bootstrap: the transactions topic, instead of a fresh one.
     #[arg(long, requires = "bootstrap")]
@@ -67,6 +67,15 @@ pub struct DemoArgs {
     /// instead of producing them (to resume a killed run).
     #[arg(long, requires = "transactions_topic")]
     skip_produce: bool,
+}
+
+/// A count of instances: 1 or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".to_string()),
+        Err(e) => Err(format!("'{text}' is not a whole number ({e})")),
+    }
 }
 
 /// The detection job's name, guarantee and snapshot settings from the
@@ -86,7 +95,6 @@ fn detection_config(args: &DemoArgs) -> JobConfig {
 
 /// Runs `eddy demo`.
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.events > 0, "--events must be at least 1");
     let config = detection_config(&args);
     if args.serve {
         let eddy = Arc::new(Eddy::new(EddyConfig::default()));

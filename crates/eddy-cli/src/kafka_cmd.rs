@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use eddy_kafka::cli::{
-    consume, produce, ConsumeOptions, GeneratorKind, OutputFormat, ProduceInput, ProduceOptions,
+    consume, produce, ConsumeOptions, EventFn, OutputFormat, ProduceInput, ProduceOptions,
 };
 use eddy_kafka::Properties;
 use std::io::{BufReader, IsTerminal, Write};
@@ -24,15 +24,21 @@ pub struct ProduceArgs {
     /// JSON field whose value becomes the record key.
     #[arg(long)]
     key_field: Option<String>,
-    /// Use a built-in generator: transactions, sensors or clicks.
+    /// Use a built-in generator: transactions (the fraud demo's input,
+    /// exactly as `eddy demo` reads it), sensors or clicks.
     #[arg(long)]
     generator: Option<String>,
     /// Generator rate in records per second (default: as fast as possible).
-    #[arg(long, requires = "generator")]
+    #[arg(long, requires = "generator", value_parser = positive_rate)]
     rate: Option<f64>,
     /// Number of generated records.
     #[arg(long, default_value_t = 1000, requires = "generator")]
     count: u64,
+    /// Seed of the transactions generator (the demo's default, so that
+    /// `eddy demo --bootstrap … --transactions-topic … --skip-produce`
+    /// finds what its own run would have produced).
+    #[arg(long, default_value_t = 42, requires = "generator")]
+    seed: u64,
     /// Create the topic with this many partitions first.
     #[arg(long)]
     partitions: Option<i32>,
@@ -74,6 +80,67 @@ pub struct ConsumeArgs {
     properties: Vec<(String, String)>,
 }
 
+/// A rate flag: a finite number above zero.
+pub fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(r) => Err(format!(
+            "{r} is not a rate: give records per second above 0, e.g. 5000"
+        )),
+        Err(e) => Err(format!("'{text}' is not a number ({e}); e.g. 5000")),
+    }
+}
+
+/// SplitMix64: a well-mixed hash of a sequence number, so that generated
+/// record `n` is the same in every run without a random-number dependency.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The built-in generators of `eddy produce`: record `n` as (key, JSON).
+fn generator(kind: &str, seed: u64) -> anyhow::Result<EventFn> {
+    Ok(match kind {
+        "transactions" | "cards" | "card-transactions" => {
+            Box::new(move |n| eddy_demo::transaction_record(seed, n))
+        }
+        "sensors" | "sensor-readings" => Box::new(|n| {
+            let r = mix(n);
+            let sensor = format!("sensor-{:03}", r % 500);
+            let value = serde_json::json!({
+                "sensor_id": sensor,
+                "temperature_c": 15.0 + ((r >> 16) % 2000) as f64 / 100.0,
+                "humidity_pct": ((r >> 32) % 1000) as f64 / 10.0,
+                "ts_ms": now_ms(),
+            });
+            (sensor, value.to_string())
+        }),
+        "clicks" => Box::new(|n| {
+            const PAGES: [&str; 5] = ["/", "/search", "/product", "/cart", "/checkout"];
+            let r = mix(n);
+            let user = format!("user-{:05}", r % 50_000);
+            let value = serde_json::json!({
+                "user_id": user,
+                "page": PAGES[(r >> 24) as usize % PAGES.len()],
+                "session": format!("s-{:x}", (r >> 40) % 100_000),
+                "ts_ms": now_ms(),
+            });
+            (user, value.to_string())
+        }),
+        other => anyhow::bail!(
+            "--generator {other}: unknown generator; use transactions, sensors or clicks"
+        ),
+    })
+}
+
 fn parse_property(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
@@ -110,9 +177,8 @@ pub fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
     };
     let report = match (args.generator, args.file) {
         (Some(kind), _) => {
-            let kind: GeneratorKind = kind.parse()?;
             let input = ProduceInput::<BufReader<std::io::Empty>>::Generator {
-                kind,
+                event: generator(&kind, args.seed)?,
                 rate_per_sec: args.rate,
                 count: args.count,
             };

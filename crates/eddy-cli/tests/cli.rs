@@ -45,15 +45,44 @@ fn when_arguments_are_wrong_then_usage_error_exit_2() {
 }
 
 #[test]
-fn when_a_value_is_invalid_then_the_error_names_it_and_exit_1() {
-    let out = eddy(&["demo", "--events", "0"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("--events must be at least 1"),
-        "{}",
-        stderr(&out)
-    );
+fn when_a_number_is_out_of_range_then_the_error_names_the_flag_and_exit_2() {
+    for (args, flag) in [
+        (&["demo", "--events", "0"][..], "--events"),
+        (&["demo", "--rate", "0"], "--rate"),
+        (&["demo", "--rate=-5"], "--rate"),
+        (&["demo", "--rate", "NaN"], "--rate"),
+        (&["demo", "--parallelism", "0"], "--parallelism"),
+        (&["demo", "--partitions", "0"], "--partitions"),
+        (
+            &["demo", "--snapshot-interval-ms", "0"],
+            "--snapshot-interval-ms",
+        ),
+        (&["bench", "engine", "--rate", "0"], "--rate"),
+        (&["bench", "snapshot", "--workers", "0"], "--workers"),
+        (&["bench", "nexmark", "--rate", "0"], "--rate"),
+        (
+            &[
+                "produce",
+                "--bootstrap",
+                "x:1",
+                "--topic",
+                "t",
+                "--generator",
+                "transactions",
+                "--rate",
+                "0",
+            ],
+            "--rate",
+        ),
+    ] {
+        let out = eddy(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(flag), "{args:?}: {}", stderr(&out));
+    }
+}
 
+#[test]
+fn when_a_value_is_invalid_then_the_error_names_it_and_exit_1() {
     let out = eddy(&["serve", "--config", "/nonexistent/node.toml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

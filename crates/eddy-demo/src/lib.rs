@@ -77,8 +77,14 @@ impl Default for DemoOptions {
 /// The detection job's name: its snapshots live under it.
 pub const DETECTION_JOB: &str = "fraud-detection";
 
-/// Cards in the generated population.
-const CARDS: u64 = 20_000;
+/// Cards in the generated population of a batch run.
+pub const CARDS: u64 = 20_000;
+/// Payments a card makes per minute on average in a served run: the card
+/// population grows with the rate so that a card's sliding minute holds
+/// about three payments, and the velocity rule (more than ten) fires on
+/// the injected bursts and a plausible fraction of chance ones, not on
+/// every card.
+const SERVED_PAYMENTS_PER_CARD_MINUTE: f64 = 3.0;
 /// Merchants; every 250th is blacklisted.
 const MERCHANTS: u32 = 5_000;
 /// Countries cards are used in.
@@ -142,14 +148,72 @@ pub struct Txn {
     limit_cents: i64,
 }
 
-/// A transaction as it travels through Kafka.
+/// A transaction as it travels through Kafka. Decoding checks it against
+/// the demo's reference data, so that a record naming an unknown card,
+/// merchant or country goes to the source's dead-letter topic with the
+/// reason instead of failing a rule later.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RawTxnRecord")]
 pub struct TxnRecord {
     card: u32,
     merchant: u32,
     country: u8,
     amount_cents: i64,
     ts: i64,
+}
+
+/// The fields of a [`TxnRecord`] as they arrive, before the checks.
+#[derive(serde::Deserialize)]
+struct RawTxnRecord {
+    card: u32,
+    merchant: u32,
+    country: u8,
+    amount_cents: i64,
+    ts: i64,
+}
+
+impl TryFrom<RawTxnRecord> for TxnRecord {
+    type Error = String;
+    fn try_from(r: RawTxnRecord) -> Result<Self, String> {
+        if r.country as usize >= COUNTRIES.len() {
+            return Err(format!(
+                "country {} is not one of the {} known countries (0 to {})",
+                r.country,
+                COUNTRIES.len(),
+                COUNTRIES.len() - 1
+            ));
+        }
+        if r.merchant >= MERCHANTS {
+            return Err(format!(
+                "merchant {} is not a known merchant (0 to {})",
+                r.merchant,
+                MERCHANTS - 1
+            ));
+        }
+        if r.amount_cents <= 0 {
+            return Err(format!(
+                "amount_cents {} is not a payment: it must be positive",
+                r.amount_cents
+            ));
+        }
+        Ok(TxnRecord {
+            card: r.card,
+            merchant: r.merchant,
+            country: r.country,
+            amount_cents: r.amount_cents,
+            ts: r.ts,
+        })
+    }
+}
+
+/// Transaction `n` of a batch run for `seed` as the demo writes it to
+/// Kafka: the record key (the card) and the JSON value. `eddy produce
+/// --generator transactions` writes these, so that the demo can read them.
+pub fn transaction_record(seed: u64, n: u64) -> (String, String) {
+    let t = transaction(seed, START_TS + n as i64 * MS_PER_TXN, n, CARDS);
+    let record = TxnRecord::from(&t);
+    let value = serde_json::to_string(&record).unwrap_or_default();
+    (record.card.to_string(), value)
 }
 
 impl From<&Txn> for TxnRecord {
@@ -220,11 +284,11 @@ fn home_country(card: u32) -> u8 {
     (card as usize % COUNTRIES.len()) as u8
 }
 
-/// Transaction `n` for `seed`, with the injected fraud patterns, happening
-/// at `ts` (ms).
-pub fn transaction(seed: u64, ts: i64, n: u64) -> Txn {
+/// Transaction `n` for `seed` among `cards` cards, with the injected fraud
+/// patterns, happening at `ts` (ms).
+pub fn transaction(seed: u64, ts: i64, n: u64, cards: u64) -> Txn {
     let r = mix(seed, n);
-    let mut card = (r % CARDS) as u32;
+    let mut card = (r % cards) as u32;
     // Everyday amounts: 1 to 200 units, a card's own scale times noise.
     let scale = 1 + (card as i64 % 5);
     let mut amount_cents = scale * (100 + ((r >> 20) % 4000) as i64);
@@ -232,7 +296,7 @@ pub fn transaction(seed: u64, ts: i64, n: u64) -> Txn {
     let mut country = home_country(card);
     // Velocity burst: 30 payments on one card within 60 ms, every 10k.
     if n % 10_000 < 30 {
-        card = (mix(seed, n / 10_000) % CARDS) as u32;
+        card = (mix(seed, n / 10_000) % cards) as u32;
         country = home_country(card);
     }
     if n % 7_919 == 7_000 {
@@ -283,12 +347,13 @@ fn profile_rules(profile: &mut Profile, card: &u32, t: Txn) -> Option<Alert> {
     }
     if let Some((country, at)) = profile.last_country {
         if country != t.country && t.ts - at < 3_600_000 {
+            let name = |c: u8| COUNTRIES.get(c as usize).copied().unwrap_or("??");
             alert = Some((
                 Rule::ImpossibleTravel,
                 format!(
                     "{} then {} within {} s",
-                    COUNTRIES[country as usize],
-                    COUNTRIES[t.country as usize],
+                    name(country),
+                    name(t.country),
                     (t.ts - at) / 1000
                 ),
             ));
@@ -335,16 +400,19 @@ pub struct Summary {
     pub alerts_topic: Option<String>,
 }
 
-/// Loads the reference data into the grid: an account per card and the
-/// merchants with their risk.
-pub fn load_reference_data(grid: &Grid) -> anyhow::Result<(Map<u32, Account>, Map<u32, Merchant>)> {
+/// Loads the reference data into the grid: an account for each of `cards`
+/// cards and the merchants with their risk.
+pub fn load_reference_data(
+    grid: &Grid,
+    cards: u64,
+) -> anyhow::Result<(Map<u32, Account>, Map<u32, Merchant>)> {
     let accounts = grid
         .map::<u32, Account>("accounts")
         .context("creating the accounts map")?;
     let merchants = grid
         .map::<u32, Merchant>("merchants")
         .context("creating the merchants map")?;
-    accounts.put_all((0..CARDS as u32).map(|card| {
+    accounts.put_all((0..cards as u32).map(|card| {
         let account = Account {
             owner: format!("holder-{:05}", card),
             home_country: COUNTRIES[home_country(card) as usize].to_string(),
@@ -395,6 +463,8 @@ pub struct DemoInput {
     /// A PostgreSQL connection string: reference data comes from its tables
     /// and alerts go to its `eddy_demo_alerts` table.
     pub postgres: Option<String>,
+    /// Cards in the population.
+    pub cards: u64,
 }
 
 /// Adds the fraud-detection job to `p`: alerts go to the `alerts` map of
@@ -406,7 +476,7 @@ pub fn build(
     latency: Option<LatencyObserver>,
 ) -> anyhow::Result<Collected<Alert>> {
     let (accounts, merchants) = match &input.postgres {
-        None => load_reference_data(grid)?,
+        None => load_reference_data(grid, input.cards)?,
         Some(url) => load_reference_data_from_postgres(grid, url)?,
     };
     let alerts_map = grid
@@ -451,7 +521,9 @@ pub fn build(
             Duration::from_secs(60),
             Duration::from_secs(5),
         ))
-        .aggregate(agg::count().and(agg::min_by(|t: &Txn| t.born)))
+        // The latest payment's arrival: the one that made the count pass
+        // the limit, from which the alert's latency counts.
+        .aggregate(agg::count().and(agg::max_by(|t: &Txn| t.born)))
         .filter(|w| w.value.0 > VELOCITY_LIMIT)
         // One alert per burst: skip windows overlapping an alerted one.
         .grouping_key(|w| w.key)
@@ -463,14 +535,14 @@ pub fn build(
                     return None;
                 }
                 *alerted_until = w.end;
-                let first = w.value.1?;
+                let latest = w.value.1?;
                 Some(Alert {
                     rule: Rule::Velocity,
                     card: *card,
                     owner: String::new(),
                     ts: w.end,
                     detail: format!("{} payments in 60 s", w.value.0),
-                    born: first.born,
+                    born: latest.born,
                     latency_us: 0,
                 })
             },
@@ -566,10 +638,11 @@ fn generator(
         seed,
         start_ts,
         ms_per_txn,
+        cards,
         ..
     } = *input;
     let mut generator = Sources::generator(move |n| {
-        transaction(seed, start_ts + (n as f64 * ms_per_txn) as i64, n)
+        transaction(seed, start_ts + (n as f64 * ms_per_txn) as i64, n, cards)
     });
     if let Some(rate) = input.rate {
         generator = generator.rate(rate);
@@ -648,7 +721,7 @@ pub fn load_reference_data_from_postgres(
     url: &str,
 ) -> anyhow::Result<(Map<u32, Account>, Map<u32, Merchant>)> {
     let scratch = Grid::new();
-    let (accounts, merchants) = load_reference_data(&scratch)?;
+    let (accounts, merchants) = load_reference_data(&scratch, CARDS)?;
     let accounts = stored_map(grid, url, "accounts", "eddy_demo_accounts", || {
         accounts.entries()
     })?;
@@ -721,6 +794,12 @@ fn rule_name(rule: Rule) -> &'static str {
     }
 }
 
+/// The card population of a served run at `rate` transactions per second.
+fn served_cards(rate: Option<f64>) -> u64 {
+    let per_minute = rate.unwrap_or(1000.0 / MS_PER_TXN as f64) * 60.0;
+    ((per_minute / SERVED_PAYMENTS_PER_CARD_MINUTE) as u64).max(CARDS)
+}
+
 /// Submits the demo job on a node: its alerts map streams changes to the
 /// dashboard, its latency goes to the node's metrics.
 pub fn submit_served(
@@ -749,6 +828,7 @@ pub fn submit_served(
         ms_per_txn: rate.map_or(MS_PER_TXN as f64, |r| 1000.0 / r),
         kafka: None,
         postgres: None,
+        cards: served_cards(rate),
     };
     build(&p, &node.grid, input, Some(observe))?;
     node.watch_map(&node.grid.map::<String, AlertRecord>("alerts")?);
@@ -776,6 +856,7 @@ pub fn run(options: DemoOptions) -> anyhow::Result<Summary> {
         start_ts: START_TS,
         ms_per_txn: MS_PER_TXN as f64,
         postgres: options.postgres.clone(),
+        cards: CARDS,
         kafka: options.bootstrap.clone().map(|bootstrap| {
             // Fresh topics per run, so that one run never reads another's data.
             let run = now_ms();
@@ -836,7 +917,9 @@ pub fn run(options: DemoOptions) -> anyhow::Result<Summary> {
         }
     }
     let duration = started.elapsed();
-    let mut summary = summarize(options.events, alerts.take(), duration);
+    // What was read: over Kafka, the topic may hold more or fewer
+    // transactions than --events.
+    let mut summary = summarize(transactions_read(&job), alerts.take(), duration);
     if let Some(kafka) = input.kafka {
         summary.transactions_topic = Some(kafka.transactions);
         summary.alerts_topic = Some(kafka.alerts);
@@ -905,6 +988,7 @@ mod tests {
             ms_per_txn: MS_PER_TXN as f64,
             kafka: None,
             postgres: None,
+            cards: CARDS,
         };
         let alerts = build(&p, &grid, input, None).unwrap();
         let started = Instant::now();
@@ -935,6 +1019,7 @@ mod tests {
             ms_per_txn: MS_PER_TXN as f64,
             kafka: Some(kafka.clone()),
             postgres: None,
+            cards: CARDS,
         };
         let eddy = Eddy::new(EddyConfig::with_threads(2));
         produce_to_kafka(&eddy, &input, &kafka, 3).unwrap();
@@ -983,6 +1068,7 @@ mod tests {
                 ms_per_txn: MS_PER_TXN as f64,
                 kafka: None,
                 postgres: Some(url.clone()),
+                cards: CARDS,
             };
             let eddy = Eddy::new(EddyConfig::with_threads(2));
             let grid = Grid::new();

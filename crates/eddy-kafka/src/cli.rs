@@ -12,7 +12,6 @@ use rdkafka::message::Headers;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::io::{BufRead, Write};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,84 +22,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// acknowledged; a healthy local broker needs milliseconds.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The built-in event generators of `eddy produce`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GeneratorKind {
-    /// Card transactions keyed by card id (the fraud-detection demo's input).
-    CardTransactions,
-    /// Sensor readings keyed by sensor id.
-    SensorReadings,
-    /// Web clicks keyed by user id.
-    Clicks,
-}
-
-impl FromStr for GeneratorKind {
-    type Err = KafkaError;
-    fn from_str(s: &str) -> Result<Self, KafkaError> {
-        match s {
-            "transactions" | "cards" | "card-transactions" => Ok(GeneratorKind::CardTransactions),
-            "sensors" | "sensor-readings" => Ok(GeneratorKind::SensorReadings),
-            "clicks" => Ok(GeneratorKind::Clicks),
-            other => Err(KafkaError::Config(format!(
-                "unknown generator '{other}': use transactions, sensors or clicks"
-            ))),
-        }
-    }
-}
-
-/// SplitMix64: a tiny, well-mixed hash of a sequence number, so that event
-/// `n` is the same in every run without a random-number dependency.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-impl GeneratorKind {
-    /// Event `n` as (key, JSON value), timestamped `ts_ms`.
-    pub fn event(self, n: u64, ts_ms: i64) -> (String, String) {
-        let r = mix(n);
-        match self {
-            GeneratorKind::CardTransactions => {
-                const MERCHANTS: [&str; 6] =
-                    ["grocer", "fuel", "airline", "online", "cafe", "electronics"];
-                const COUNTRIES: [&str; 5] = ["DE", "FR", "US", "GB", "JP"];
-                let card = format!("card-{:05}", r % 10_000);
-                let value = serde_json::json!({
-                    "txn_id": n,
-                    "card_id": card,
-                    "merchant": MERCHANTS[(r >> 20) as usize % MERCHANTS.len()],
-                    "country": COUNTRIES[(r >> 28) as usize % COUNTRIES.len()],
-                    "amount_cents": 100 + (r >> 32) % 50_000,
-                    "ts_ms": ts_ms,
-                });
-                (card, value.to_string())
-            }
-            GeneratorKind::SensorReadings => {
-                let sensor = format!("sensor-{:03}", r % 500);
-                let value = serde_json::json!({
-                    "sensor_id": sensor,
-                    "temperature_c": 15.0 + ((r >> 16) % 2000) as f64 / 100.0,
-                    "humidity_pct": ((r >> 32) % 1000) as f64 / 10.0,
-                    "ts_ms": ts_ms,
-                });
-                (sensor, value.to_string())
-            }
-            GeneratorKind::Clicks => {
-                const PAGES: [&str; 5] = ["/", "/search", "/product", "/cart", "/checkout"];
-                let user = format!("user-{:05}", r % 50_000);
-                let value = serde_json::json!({
-                    "user_id": user,
-                    "page": PAGES[(r >> 24) as usize % PAGES.len()],
-                    "session": format!("s-{:x}", (r >> 40) % 100_000),
-                    "ts_ms": ts_ms,
-                });
-                (user, value.to_string())
-            }
-        }
-    }
-}
+/// Makes record `n` of a generator as (key, value).
+pub type EventFn = Box<dyn FnMut(u64) -> (String, String)>;
 
 /// Where `produce` takes its records from.
 pub enum ProduceInput<R: BufRead> {
@@ -112,10 +35,10 @@ pub enum ProduceInput<R: BufRead> {
         /// The key field, if records are keyed.
         key_field: Option<String>,
     },
-    /// A built-in generator.
+    /// Generated records.
     Generator {
-        /// What to generate.
-        kind: GeneratorKind,
+        /// Record `n` as (key, value).
+        event: EventFn,
         /// Events per second, or as fast as possible.
         rate_per_sec: Option<f64>,
         /// How many events.
@@ -282,7 +205,7 @@ pub fn produce<R: BufRead>(
             }
         }
         ProduceInput::Generator {
-            kind,
+            mut event,
             rate_per_sec,
             count,
         } => {
@@ -295,7 +218,7 @@ pub fn produce<R: BufRead>(
                         std::thread::sleep(due - now);
                     }
                 }
-                let (key, value) = kind.event(n, eddy_runtime::metrics::now_ms());
+                let (key, value) = event(n);
                 send(&producer, topic, Some(&key), value.as_bytes())?;
                 report.records += 1;
                 report.bytes += value.len() as u64;

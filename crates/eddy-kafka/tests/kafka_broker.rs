@@ -683,7 +683,7 @@ fn python_interop(eddy: &Eddy, b: &str, dir: &Path) {
 
 fn cli_produce_consume(b: &str) {
     use eddy_kafka::cli::{
-        consume, produce, ConsumeOptions, GeneratorKind, OutputFormat, ProduceInput, ProduceOptions,
+        consume, produce, ConsumeOptions, OutputFormat, ProduceInput, ProduceOptions,
     };
     let options = ProduceOptions {
         bootstrap: b.to_string(),
@@ -695,7 +695,7 @@ fn cli_produce_consume(b: &str) {
     let report = produce::<&[u8]>(
         &options,
         ProduceInput::Generator {
-            kind: GeneratorKind::CardTransactions,
+            event: Box::new(|n| (format!("key-{}", n % 7), format!("{{\"n\":{n}}}"))),
             rate_per_sec: None,
             count: 2500,
         },
