@@ -4,7 +4,8 @@
 
 use crate::conn::{Backoff, Conn};
 use crate::epochs::{
-    EpochRows, CREATE_MARKER_TABLE, READ_MARKER, RESET_MARKER, TXID_STATUS, WRITE_MARKER,
+    EpochRows, COMMIT_MARKER_TABLE, CREATE_MARKER_TABLE, READ_MARKER, RESET_MARKER, TXID_STATUS,
+    WRITE_MARKER,
 };
 use crate::sql::{check_columns, quote_ident, table_columns};
 use crate::PgError;
@@ -378,7 +379,8 @@ impl<T> PostgresSinkP<T> {
                             .query_one(TXID_STATUS, &[&txid])
                             .await
                             .map_err(driver)?;
-                        match row.get::<_, Option<String>>(0).as_deref() {
+                        let status: Option<String> = row.try_get(0).map_err(driver)?;
+                        match status.as_deref() {
                             Some("committed") => return Ok(()),
                             Some("in progress") => {
                                 return Err(PgError::Connection(
@@ -393,13 +395,20 @@ impl<T> PostgresSinkP<T> {
                         .query_one("SELECT txid_current()", &[])
                         .await
                         .map_err(driver)?
-                        .get(0);
+                        .try_get(0)
+                        .map_err(driver)?;
                     attempt_txid.set(Some(txid));
                     let marker: i64 = tx
                         .query_opt(READ_MARKER, &[&writer])
                         .await
                         .map_err(driver)?
-                        .map_or(0, |r| r.get(0));
+                        .map_or(Ok(0), |r| r.try_get(0))
+                        .map_err(|e| {
+                            PgError::from_driver(
+                                &e,
+                                &format!("reading column 'epoch' of table '{COMMIT_MARKER_TABLE}'"),
+                            )
+                        })?;
                     let rows: Vec<&PendingRow> = epochs
                         .iter()
                         .filter(|e| e.epoch as i64 > marker)

@@ -22,7 +22,7 @@ pub(crate) fn table_columns(
     let exists_sql = "SELECT to_regclass($1) IS NOT NULL";
     let (exists, rows) = conn.run_retrying(backoff, |client| async move {
         let r = async {
-            let exists: bool = client.query_one(exists_sql, &[&table]).await?.get(0);
+            let exists: bool = client.query_one(exists_sql, &[&table]).await?.try_get(0)?;
             let rows = client.query(sql, &[&table]).await?;
             Ok::<_, tokio_postgres::Error>((exists, rows))
         }
@@ -35,7 +35,10 @@ pub(crate) fn table_columns(
             table: table.to_string(),
         });
     }
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(|e| PgError::from_driver(&e, &format!("reading the columns of table '{table}'")))
 }
 
 /// Checks that every one of `wanted` is a column of `table`, returning the
