@@ -1,0 +1,161 @@
+//! The examples under `examples/`, run end to end: each in-process against
+//! a naive model of what its generator produced, and over a real Kafka
+//! broker against its own in-process run.
+//!
+//! The example files are compiled in here as modules; the tests call their
+//! `run`, as their `main` does.
+
+// Each example's `main` and command-line handling belong to its binary;
+// the tests use the rest.
+#[allow(dead_code)]
+#[path = "../examples/iot_anomalies.rs"]
+mod iot_anomalies;
+
+use eddy_testkit::kafka::TestBroker;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+/// Readings for the IoT tests: 60 s of event time, which covers every
+/// overheating episode (the last ends 54 s in).
+const IOT_EVENTS: u64 = 60_000;
+/// The broker of the Kafka tests: one for all the tests that run at the
+/// same time, stopped when the last of them lets go of it.
+fn broker() -> Arc<TestBroker> {
+    static SHARED: Mutex<Weak<TestBroker>> = Mutex::new(Weak::new());
+    // Each broker gets a directory of its own: one still stopping must not
+    // share it with the next.
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(broker) = shared.upgrade() {
+        return broker;
+    }
+    let n = STARTED.fetch_add(1, Ordering::Relaxed);
+    let broker = Arc::new(TestBroker::start(&format!("examples-{n}")));
+    *shared = Arc::downgrade(&broker);
+    broker
+}
+
+#[test]
+fn when_arguments_are_bad_then_parsing_says_which() {
+    use iot_anomalies::support::Options;
+    let parse = |args: &[&str]| Options::parse(args.iter().map(|a| a.to_string()), 7);
+    assert_eq!(
+        parse(&[]),
+        Ok(Options {
+            events: 7,
+            bootstrap: None
+        })
+    );
+    assert_eq!(
+        parse(&["--events", "500", "--bootstrap", "127.0.0.1:9092"]),
+        Ok(Options {
+            events: 500,
+            bootstrap: Some("127.0.0.1:9092".into())
+        })
+    );
+    for (args, error) in [
+        (
+            &["--events", "0"][..],
+            "--events takes a whole number above 0, not '0'",
+        ),
+        (
+            &["--events", "many"][..],
+            "--events takes a whole number above 0, not 'many'",
+        ),
+        (&["--events"][..], "--events needs a value"),
+        (
+            &["--events", "--bootstrap", "h:1"][..],
+            "--events needs a value",
+        ),
+        (
+            &["--bootstrap", "localhost"][..],
+            "--bootstrap takes HOST:PORT, not 'localhost'",
+        ),
+        (
+            &["--parallelism", "2"][..],
+            "unknown argument '--parallelism'",
+        ),
+    ] {
+        assert_eq!(parse(args), Err(error.to_string()), "{args:?}");
+    }
+}
+
+/// The alerts of a straightforward computation over all readings: every
+/// sliding window of every device, averaged from scratch.
+fn iot_model(events: u64) -> Vec<iot_anomalies::Alert> {
+    use iot_anomalies::{reading, Alert, Reading, SLIDE, THRESHOLD_DC, WINDOW};
+    let (window_ms, slide_ms) = (WINDOW.as_millis() as i64, SLIDE.as_millis() as i64);
+    let mut by_device: BTreeMap<u32, Vec<Reading>> = BTreeMap::new();
+    for n in 0..events {
+        let r = reading(n);
+        by_device.entry(r.device).or_default().push(r);
+    }
+    let mut alerts = Vec::new();
+    for (device, readings) in by_device {
+        let first_end = (readings[0].ts / slide_ms + 1) * slide_ms;
+        let last_end = (readings[readings.len() - 1].ts / slide_ms + 1) * slide_ms + window_ms;
+        let mut hot = false;
+        for end in (first_end..last_end).step_by(slide_ms as usize) {
+            let inside = readings
+                .iter()
+                .filter(|r| r.ts >= end - window_ms && r.ts < end);
+            let (count, sum) = inside.fold((0, 0), |(c, s), r| (c + 1, s + r.temp_dc));
+            if count == 0 {
+                continue;
+            }
+            let over = sum > THRESHOLD_DC * count;
+            if over && !hot {
+                alerts.push(Alert {
+                    device,
+                    window_end: end,
+                    average_dc: sum / count,
+                    readings: count,
+                });
+            }
+            hot = over;
+        }
+    }
+    alerts
+}
+
+#[test]
+fn when_iot_anomalies_run_in_process_then_each_overheating_device_alerts_once() {
+    use iot_anomalies::{overheats, run, support::Options, DEVICES};
+    let summary = run(&Options {
+        events: IOT_EVENTS,
+        bootstrap: None,
+    })
+    .unwrap();
+    summary.print();
+    assert_eq!(summary.alerts, iot_model(IOT_EVENTS));
+    let alerted: Vec<u32> = summary.alerts.iter().map(|a| a.device).collect();
+    let overheating: Vec<u32> = (0..DEVICES).filter(|d| overheats(*d)).collect();
+    assert_eq!(
+        alerted, overheating,
+        "glitches must not alert, episodes once"
+    );
+    assert!(summary.kafka.is_none());
+}
+
+#[test]
+fn when_iot_anomalies_run_over_kafka_then_alerts_equal_the_in_process_run() {
+    use iot_anomalies::{run, support::Options};
+    let in_process = run(&Options {
+        events: IOT_EVENTS,
+        bootstrap: None,
+    })
+    .unwrap();
+    let broker = broker();
+    let over_kafka = run(&Options {
+        events: IOT_EVENTS,
+        bootstrap: Some(broker.bootstrap().to_string()),
+    })
+    .unwrap();
+    over_kafka.print();
+    assert_eq!(over_kafka.alerts, in_process.alerts);
+    let kafka = over_kafka
+        .kafka
+        .expect("a run over Kafka reports its topics");
+    assert_eq!(kafka.records_out, in_process.alerts.len() as u64);
+}
