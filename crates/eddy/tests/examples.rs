@@ -5,11 +5,18 @@
 //! The example files are compiled in here as modules; the tests call their
 //! `run`, as their `main` does.
 
+// Each example compiles the shared `support` module into itself, as its
+// binary does; here that makes one copy per example, on purpose.
+#![allow(clippy::duplicate_mod)]
+
 // Each example's `main` and command-line handling belong to its binary;
 // the tests use the rest.
 #[allow(dead_code)]
 #[path = "../examples/iot_anomalies.rs"]
 mod iot_anomalies;
+#[allow(dead_code)]
+#[path = "../examples/live_pricing.rs"]
+mod live_pricing;
 
 use eddy_testkit::kafka::TestBroker;
 use std::collections::BTreeMap;
@@ -19,6 +26,9 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 /// Readings for the IoT tests: 60 s of event time, which covers every
 /// overheating episode (the last ends 54 s in).
 const IOT_EVENTS: u64 = 60_000;
+/// Orders for the pricing tests: enough that every bestseller's surcharge
+/// reaches `SURGING_PCT` while no other product's does.
+const PRICING_EVENTS: u64 = 50_000;
 /// The broker of the Kafka tests: one for all the tests that run at the
 /// same time, stopped when the last of them lets go of it.
 fn broker() -> Arc<TestBroker> {
@@ -158,4 +168,88 @@ fn when_iot_anomalies_run_over_kafka_then_alerts_equal_the_in_process_run() {
         .kafka
         .expect("a run over Kafka reports its topics");
     assert_eq!(kafka.records_out, in_process.alerts.len() as u64);
+}
+
+/// The `prices` map a straightforward computation over all orders gives.
+fn pricing_model(events: u64) -> Vec<live_pricing::Quote> {
+    use live_pricing::{order, product, Quote, PRODUCTS, SURCHARGE_PCT_MAX, SURGE_UNITS};
+    let mut demand: BTreeMap<u32, (i64, i64)> = BTreeMap::new();
+    for n in 0..events {
+        let o = order(n);
+        if o.product < PRODUCTS {
+            let (orders, units) = demand.entry(o.product).or_default();
+            *orders += 1;
+            *units += o.quantity;
+        }
+    }
+    demand
+        .into_iter()
+        .map(|(id, (orders, units))| {
+            let base_price_cents = product(id).base_price_cents;
+            let surcharge_pct = SURCHARGE_PCT_MAX * units.min(SURGE_UNITS) / SURGE_UNITS;
+            Quote {
+                product: id,
+                orders,
+                units,
+                base_price_cents,
+                surcharge_pct,
+                price_cents: base_price_cents * (100 + surcharge_pct) / 100,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn when_live_pricing_runs_in_process_then_prices_follow_demand_and_queries_find_bestsellers() {
+    use live_pricing::{run, support::Options, PRODUCTS, SURGING_PCT};
+    let summary = run(&Options {
+        events: PRICING_EVENTS,
+        bootstrap: None,
+    })
+    .unwrap();
+    summary.print();
+    let expected = pricing_model(PRICING_EVENTS);
+    assert_eq!(summary.prices, expected);
+    let surging: Vec<u32> = expected
+        .iter()
+        .filter(|q| q.surcharge_pct >= SURGING_PCT)
+        .map(|q| q.product)
+        .collect();
+    assert_eq!(summary.surging, surging);
+    let bestsellers: Vec<u32> = (0..PRODUCTS).step_by(50).collect();
+    assert_eq!(summary.surging, bestsellers);
+    let mean = expected.iter().map(|q| q.surcharge_pct).sum::<i64>() as f64 / expected.len() as f64;
+    assert!(
+        (summary.surcharge_pct_mean - mean).abs() < 1e-9,
+        "{} vs {mean}",
+        summary.surcharge_pct_mean
+    );
+    // One order in fifty names a discontinued product: the join drops it.
+    let priced: i64 = summary.prices.iter().map(|q| q.orders).sum();
+    assert_eq!(priced as u64, PRICING_EVENTS - PRICING_EVENTS / 50);
+}
+
+#[test]
+fn when_live_pricing_runs_over_kafka_then_prices_equal_the_in_process_run() {
+    use live_pricing::{run, support::Options};
+    let in_process = run(&Options {
+        events: PRICING_EVENTS,
+        bootstrap: None,
+    })
+    .unwrap();
+    let broker = broker();
+    let over_kafka = run(&Options {
+        events: PRICING_EVENTS,
+        bootstrap: Some(broker.bootstrap().to_string()),
+    })
+    .unwrap();
+    over_kafka.print();
+    assert_eq!(over_kafka.prices, in_process.prices);
+    assert_eq!(over_kafka.surging, in_process.surging);
+    // Every priced order wrote one quote to the output topic.
+    let priced: i64 = in_process.prices.iter().map(|q| q.orders).sum();
+    let kafka = over_kafka
+        .kafka
+        .expect("a run over Kafka reports its topics");
+    assert_eq!(kafka.records_out, priced as u64);
 }
