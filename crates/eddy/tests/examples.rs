@@ -17,6 +17,9 @@ mod iot_anomalies;
 #[allow(dead_code)]
 #[path = "../examples/live_pricing.rs"]
 mod live_pricing;
+#[allow(dead_code)]
+#[path = "../examples/network_monitoring.rs"]
+mod network_monitoring;
 
 use eddy_testkit::kafka::TestBroker;
 use std::collections::BTreeMap;
@@ -29,6 +32,10 @@ const IOT_EVENTS: u64 = 60_000;
 /// Orders for the pricing tests: enough that every bestseller's surcharge
 /// reaches `SURGING_PCT` while no other product's does.
 const PRICING_EVENTS: u64 = 50_000;
+/// Records for the network tests: 300 s of event time, two to three
+/// online stretches per subscriber.
+const NETWORK_EVENTS: u64 = 30_000;
+
 /// The broker of the Kafka tests: one for all the tests that run at the
 /// same time, stopped when the last of them lets go of it.
 fn broker() -> Arc<TestBroker> {
@@ -252,4 +259,101 @@ fn when_live_pricing_runs_over_kafka_then_prices_equal_the_in_process_run() {
         .kafka
         .expect("a run over Kafka reports its topics");
     assert_eq!(kafka.records_out, priced as u64);
+}
+
+/// The sessions of a straightforward split of each subscriber's records
+/// wherever two are a gap or more apart.
+fn network_model(events: u64) -> Vec<network_monitoring::Session> {
+    use network_monitoring::{usage, Session, UsageRecord, BYTES_LIMIT, GAP};
+    let gap_ms = GAP.as_millis() as i64;
+    let mut by_subscriber: BTreeMap<u32, Vec<UsageRecord>> = BTreeMap::new();
+    for n in 0..events {
+        let r = usage(n);
+        by_subscriber.entry(r.subscriber).or_default().push(r);
+    }
+    let mut sessions = Vec::new();
+    for (subscriber, records) in by_subscriber {
+        let mut current: Option<Session> = None;
+        for r in records {
+            match &mut current {
+                Some(s) if r.ts - s.last < gap_ms => {
+                    s.last = r.ts;
+                    s.records += 1;
+                    s.bytes += r.bytes;
+                    s.call_ms += r.call_ms;
+                }
+                _ => {
+                    sessions.extend(current.take());
+                    current = Some(Session {
+                        subscriber,
+                        start: r.ts,
+                        last: r.ts,
+                        records: 1,
+                        bytes: r.bytes,
+                        call_ms: r.call_ms,
+                        over_limit: false,
+                    });
+                }
+            }
+        }
+        sessions.extend(current);
+    }
+    for s in &mut sessions {
+        s.over_limit = s.bytes > BYTES_LIMIT;
+    }
+    sessions.sort();
+    sessions
+}
+
+#[test]
+fn when_network_monitoring_runs_in_process_then_sessions_match_a_naive_split() {
+    use network_monitoring::{run, streams_video, support::Options, SUBSCRIBERS};
+    let summary = run(&Options {
+        events: NETWORK_EVENTS,
+        bootstrap: None,
+    })
+    .unwrap();
+    summary.print();
+    assert_eq!(summary.sessions, network_model(NETWORK_EVENTS));
+    // Each subscriber is online in stretches with longer silences between:
+    // several sessions each.
+    assert!(
+        summary.sessions.len() > 2 * SUBSCRIBERS as usize,
+        "{}",
+        summary.sessions.len()
+    );
+    let mut flagged: Vec<u32> = summary
+        .sessions
+        .iter()
+        .filter(|s| s.over_limit)
+        .map(|s| s.subscriber)
+        .collect();
+    flagged.dedup();
+    let streaming: Vec<u32> = (0..SUBSCRIBERS).filter(|s| streams_video(*s)).collect();
+    assert_eq!(
+        flagged, streaming,
+        "only video streamers pass the limit, and all do"
+    );
+}
+
+#[test]
+fn when_network_monitoring_runs_over_kafka_then_sessions_equal_the_in_process_run() {
+    use network_monitoring::{run, support::Options};
+    let in_process = run(&Options {
+        events: NETWORK_EVENTS,
+        bootstrap: None,
+    })
+    .unwrap();
+    let broker = broker();
+    let over_kafka = run(&Options {
+        events: NETWORK_EVENTS,
+        bootstrap: Some(broker.bootstrap().to_string()),
+    })
+    .unwrap();
+    over_kafka.print();
+    assert_eq!(over_kafka.sessions, in_process.sessions);
+    let kafka = over_kafka
+        .kafka
+        .expect("a run over Kafka reports its topics");
+    assert_eq!(kafka.records_out, in_process.sessions.len() as u64);
 }
