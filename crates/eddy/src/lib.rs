@@ -57,12 +57,15 @@ pub use eddy_runtime::{
 /// The data grid: named, partitioned maps with TTL, eviction, listeners, an
 /// event journal, indexed queries and entry processors.
 pub mod grid {
+    pub use eddy_grid::query::CompareOp;
     pub use eddy_grid::{
-        Aggregation, EntryEvent, EntryEventKind, EventFilter, EvictionConfig, EvictionPolicy,
-        Expiry, Grid, GridConfig, GridError, GridKey, GridValue, IndexType, InitialLoad,
-        JournalBatch, JournalEvent, JournalStart, ListenerId, Map, MapConfig, MapEvent, MapStats,
-        MapStore, Predicate, StoreConfig, StoreError, StoreStats, StoredMap, WriteMode,
+        Aggregation, EntryEvent, EntryEventKind, EntryMut, EventFilter, EvictionConfig,
+        EvictionPolicy, Expiry, Grid, GridConfig, GridError, GridKey, GridValue, IndexType,
+        InitialLoad, JournalBatch, JournalEvent, JournalStart, ListenerId, Map, MapConfig,
+        MapEvent, MapStats, MapStore, Page, Predicate, QueryPlan, StoreConfig, StoreError,
+        StoreStats, StoredMap, WriteMode,
     };
+    pub use eddy_pipeline::grid::MapChange;
 }
 
 /// Kafka sources and sinks over librdkafka: per-partition event time, dead
