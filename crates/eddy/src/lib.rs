@@ -91,8 +91,18 @@ pub mod postgres {
 /// source, and the built-in sources' types are here for naming them.
 pub mod source {
     pub use eddy_pipeline::sources::{
-        FileSource, GeneratorSource, ItemsSource, SourceBuffer, SourceBuilder,
+        Bounded, Boundedness, FileSource, GeneratorSource, ItemsSource, SourceBuffer,
+        SourceBuilder, Unbounded,
     };
+}
+
+/// The traits that stage types are generic over, for functions that take or
+/// return a stage: `fn clean<U: Upstream, C: Transform<U::Out>>(s:
+/// StreamStage<U, C>) -> …`. A side input of a hash join is a stage over a
+/// [`BoundedUpstream`](stage::BoundedUpstream).
+pub mod stage {
+    pub use eddy_pipeline::stage::{BoundedUpstream, SourceStage, Upstream};
+    pub use eddy_pipeline::transform::Transform;
 }
 
 /// The processor contract, for stages of one's own: a [`Processor`] reads an
