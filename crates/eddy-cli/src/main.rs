@@ -6,6 +6,7 @@
 
 mod demo_cmd;
 mod kafka_cmd;
+mod log;
 mod ops_cmd;
 
 use clap::{Parser, Subcommand};
@@ -15,6 +16,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "eddy", version, about)]
 struct Cli {
+    #[command(flatten)]
+    log: log::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +52,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = log::init(&cli.log) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Demo(args) => demo_cmd::run(args),
         Command::Produce(args) => kafka_cmd::run_produce(args),

@@ -199,6 +199,7 @@ where
             .map(|t| Arc::<str>::from(t.as_str()))
             .collect(),
         connected: false,
+        failing: false,
         request_timeout: (s.connect_timeout / 4).clamp(Duration::from_millis(250), REQUEST_TIMEOUT),
     };
     let thread = std::thread::Builder::new()
@@ -242,6 +243,9 @@ where
     /// Whether the first assignment was made (partitions found later start
     /// at their beginning, not at the configured start position).
     connected: bool,
+    /// Whether the last poll reported an error and no record came since:
+    /// the log says when the consumer loses and regains the broker, once.
+    failing: bool,
     /// Timeout of metadata and offset requests: shorter while connecting,
     /// so that several attempts fit in the connect timeout.
     request_timeout: Duration,
@@ -527,10 +531,27 @@ where
                 Some(Err(e)) => {
                     // Transport errors and the like: librdkafka retries and
                     // reconnects by itself; keep the last one for metrics.
+                    if !self.failing {
+                        self.failing = true;
+                        tracing::warn!(
+                            source = %self.shared.settings.topics.join(","),
+                            instance = self.instance,
+                            error = %e,
+                            "Kafka consumer error; librdkafka retries"
+                        );
+                    }
                     *self.shared.metrics.last_error.lock() = Some(e.to_string());
                     break;
                 }
                 Some(Ok(msg)) => {
+                    if self.failing {
+                        self.failing = false;
+                        tracing::info!(
+                            source = %self.shared.settings.topics.join(","),
+                            instance = self.instance,
+                            "Kafka consumer receiving again"
+                        );
+                    }
                     if let Some(polled) = self.decode(&msg)? {
                         batch.push(polled);
                     }
@@ -638,11 +659,27 @@ where
             value: msg.payload().map(<[u8]>::to_vec),
             headers: read_headers(msg),
         };
+        let reason = letter.reason.clone();
         self.dead_letters.send(letter)?;
-        self.shared
+        let before = self
+            .shared
             .metrics
             .dead_letters
             .fetch_add(1, Ordering::Relaxed);
+        // The first dead letter, then one line per power of two: an
+        // operator learns that records are rejected and how many, and a
+        // topic full of bad records does not flood the log.
+        let n = before + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(
+                topic = msg.topic(),
+                partition = msg.partition(),
+                offset = msg.offset(),
+                dead_letters = n,
+                reason = %reason,
+                "a record could not be used and went to the dead-letter sink"
+            );
+        }
         Ok(())
     }
 }

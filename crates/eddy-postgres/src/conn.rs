@@ -87,6 +87,12 @@ impl Conn {
         loop {
             match self.run(&op) {
                 Err(e) if e.is_transient() && attempt < backoff.attempts.max(1) => {
+                    tracing::warn!(
+                        error = %e,
+                        attempt,
+                        retry_in_ms = wait.as_millis() as u64,
+                        "PostgreSQL operation failed; retrying"
+                    );
                     std::thread::sleep(wait);
                     wait = (wait * 2).min(backoff.max);
                     attempt += 1;
@@ -113,8 +119,13 @@ impl Conn {
         // The connection task runs whenever the runtime is driven, that is
         // during every `block_on`; it ends when the client is dropped.
         self.rt.spawn(async move {
-            let _ = connection.await;
+            // The connection ends with an error when the server goes away;
+            // the next operation finds the client closed and reconnects.
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "PostgreSQL connection lost");
+            }
         });
+        tracing::debug!("connected to PostgreSQL");
         Ok(client)
     }
 }

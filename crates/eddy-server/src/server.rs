@@ -167,6 +167,7 @@ pub fn start(node: Arc<Node>, config: ServerConfig) -> Result<ServerHandle, Serv
             source,
         })?;
     let addr = listener.local_addr().map_err(ServerError::Runtime)?;
+    tracing::info!(%addr, auth = config.token.is_some(), "HTTP API and dashboard listening");
     listener
         .set_nonblocking(true)
         .map_err(ServerError::Runtime)?;
@@ -191,6 +192,10 @@ pub fn start(node: Arc<Node>, config: ServerConfig) -> Result<ServerHandle, Serv
             });
             // Blocking work (a long query) must not hold the process open.
             runtime.shutdown_timeout(SHUTDOWN_GRACE);
+            match &result {
+                Ok(()) => tracing::info!(%addr, "HTTP API stopped"),
+                Err(e) => tracing::error!(%addr, error = %e, "HTTP API failed"),
+            }
             result
         })
         .map_err(ServerError::Runtime)?;
