@@ -22,6 +22,7 @@
 
 pub mod agg;
 mod aggregate;
+pub mod dead_letter;
 mod error;
 mod item;
 pub mod partition;
@@ -30,6 +31,7 @@ pub mod snapshot;
 mod window;
 
 pub use aggregate::AggregateOperation;
+pub use dead_letter::{DeadLetter, DeadLetters, ErrorPolicy};
 pub use error::{EddyError, ProcessorError};
 pub use item::{Either, Event, Msg, SnapshotBarrier, Watermark, NO_TIMESTAMP};
 pub use processor::{Inbox, Outbox, Processor, ProcessorContext, SnapshotRequester, VecOutbox};

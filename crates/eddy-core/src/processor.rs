@@ -343,6 +343,10 @@ pub struct ProcessorContext {
     pub snapshot_interval: Option<std::time::Duration>,
     /// Asks the job for a snapshot before its interval is up.
     pub snapshot_requester: SnapshotRequester,
+    /// Where items that a fallible stage could not process go.
+    pub dead_letters: crate::DeadLetters,
+    /// What a fallible stage does with such an item, unless the stage says.
+    pub error_policy: crate::ErrorPolicy,
 }
 
 /// Asks a job for its next snapshot now rather than at the end of the
@@ -390,6 +394,8 @@ impl ProcessorContext {
             guarantee: Guarantee::None,
             snapshot_interval: None,
             snapshot_requester: SnapshotRequester::default(),
+            dead_letters: crate::DeadLetters::log(),
+            error_policy: crate::ErrorPolicy::Fail,
         }
     }
 

@@ -250,3 +250,53 @@ impl DeadLetterWriter {
         self.delivery_error().map_or(Ok(()), Err)
     }
 }
+
+/// How long sending one dead letter of a stage waits for the broker's
+/// acknowledgement: dead letters are rare, and one that is not durable
+/// must fail the job rather than vanish.
+const STAGE_DEAD_LETTER_ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Dead letters of a job's fallible stages (`try_map`, …) written to a
+/// Kafka topic: the value is the dead letter as JSON (job, stage, error,
+/// item, event time), the key the stage, and the reason is also in the
+/// `eddy.dlq.reason` header. Each is acknowledged before the stage goes
+/// on; one that cannot be written fails the job.
+pub fn dead_letter_topic(
+    bootstrap: &str,
+    topic: &str,
+) -> Result<eddy_core::DeadLetters, crate::KafkaError> {
+    crate::admin::check_bootstrap(bootstrap)?;
+    let errors = Arc::new(DeliveryErrors::default());
+    let mut config = client_config(bootstrap, &Properties::new());
+    config.set("enable.idempotence", "true");
+    let producer: ThreadedProducer<ErrorKeepingContext> = config
+        .create_with_context(ErrorKeepingContext {
+            errors: errors.clone(),
+            what: "dead letter",
+        })
+        .map_err(|e| {
+            crate::KafkaError::broker("creating the dead-letter producer", bootstrap, e)
+        })?;
+    let topic = topic.to_string();
+    Ok(eddy_core::DeadLetters::to(
+        move |letter: &eddy_core::DeadLetter| {
+            use rdkafka::producer::Producer;
+            let value = serde_json::to_vec(letter).map_err(|e| e.to_string())?;
+            let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: HEADER_REASON,
+                value: Some(letter.error.as_str()),
+            });
+            let record: BaseRecord<'_, str, [u8]> = BaseRecord::to(&topic)
+                .key(letter.stage.as_str())
+                .payload(value.as_slice())
+                .headers(headers);
+            producer
+                .send(record)
+                .map_err(|(e, _)| format!("cannot send a dead letter to topic '{topic}': {e}"))?;
+            producer.flush(STAGE_DEAD_LETTER_ACK_TIMEOUT).map_err(|e| {
+                format!("a dead letter to topic '{topic}' was not acknowledged: {e}")
+            })?;
+            errors.first().map_or(Ok(()), Err)
+        },
+    ))
+}

@@ -47,8 +47,8 @@ mod transactional;
 
 pub use admin::{create_topic, end_offsets, partition_count, Properties};
 pub use dead_letter::{
-    DeadLetter, DeadLetterHandler, DeadLetterRecord, HEADER_OFFSET, HEADER_PARTITION,
-    HEADER_REASON, HEADER_TOPIC,
+    dead_letter_topic, DeadLetter, DeadLetterHandler, DeadLetterRecord, HEADER_OFFSET,
+    HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC,
 };
 pub use error::KafkaError;
 pub use murmur2::{murmur2, partition_for_key};

@@ -158,6 +158,10 @@ fn kafka_against_a_real_broker() {
         "malformed and oversized records go to the dead-letter topic",
         || dead_letters(&eddy, &b),
     );
+    scenario(
+        "items a stage rejects go to a dead-letter topic with the reason",
+        || stage_dead_letters(&b),
+    );
     scenario("broker restart mid-stream loses nothing", || {
         broker_restart(&eddy, &broker)
     });
@@ -441,6 +445,48 @@ fn dead_letters(eddy: &Eddy, b: &str) {
         letters[2].headers
     );
     assert_eq!(letters[0].value, b"{not json");
+}
+
+fn stage_dead_letters(b: &str) {
+    let topic = "stage-dlq";
+    eddy_kafka::create_topic(b, topic, 1, Duration::from_secs(30)).unwrap();
+    let p = Pipeline::new();
+    let (sink, out) = Sinks::collect();
+    p.read_from(Sources::items((0..100u32).collect()))
+        .named("checks")
+        .try_map(|n: &u32| {
+            if n % 25 == 3 {
+                Err(format!("{n} fails the check"))
+            } else {
+                Ok(*n)
+            }
+        })
+        .write_to(sink);
+    let config = JobConfig::default()
+        .on_error(eddy_core::ErrorPolicy::DeadLetter)
+        .dead_letters(eddy_kafka::dead_letter_topic(b, topic).unwrap());
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let job = eddy.submit(p, config).unwrap();
+    job.join().unwrap();
+    assert_eq!(out.len(), 96);
+    assert_eq!(job.dead_letters(), 4);
+    let letters = read_all(b, topic, 4, Duration::from_secs(30));
+    assert_eq!(letters.len(), 4);
+    for letter in &letters {
+        let value: serde_json::Value = serde_json::from_slice(&letter.value).unwrap();
+        assert!(
+            value["error"]
+                .as_str()
+                .unwrap()
+                .ends_with("fails the check"),
+            "{value}"
+        );
+        assert_eq!(letter.key.as_deref(), Some("checks (try_map)"));
+        assert_eq!(
+            letter.headers.get("eddy.dlq.reason"),
+            value["error"].as_str().map(str::to_string).as_ref()
+        );
+    }
 }
 
 fn broker_restart(eddy: &Eddy, broker: &Broker) {

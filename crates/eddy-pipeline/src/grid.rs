@@ -12,6 +12,32 @@ use eddy_grid::{
 };
 use std::sync::Arc;
 
+/// Dead letters of a job's fallible stages kept in a grid map, keyed by
+/// `<job>/<stage>/<n>` where `n` counts this target's letters: queryable
+/// over HTTP and on the dashboard like any map, and bounded by the map's
+/// own TTL or eviction settings.
+///
+/// ```
+/// use eddy_grid::Grid;
+/// use eddy_pipeline::grid::dead_letters_to_map;
+/// use eddy_runtime::JobConfig;
+///
+/// let grid = Grid::new();
+/// let letters = grid.map("dead-letters").unwrap();
+/// let config = JobConfig::default().dead_letters(dead_letters_to_map(letters));
+/// ```
+pub fn dead_letters_to_map(map: Map<String, eddy_core::DeadLetter>) -> eddy_core::DeadLetters {
+    let next = std::sync::atomic::AtomicU64::new(0);
+    eddy_core::DeadLetters::to(move |letter: &eddy_core::DeadLetter| {
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        map.put(
+            format!("{}/{}/{n}", letter.job, letter.stage),
+            letter.clone(),
+        );
+        Ok(())
+    })
+}
+
 impl Sinks {
     /// Puts each `(key, value)` item into `map`.
     pub fn map<K: GridKey, V: GridValue>(map: Map<K, V>) -> MapSink<K, V, PutEach> {

@@ -40,6 +40,7 @@
 //! assert!(windows.iter().all(|w| w.value == 25));
 //! ```
 
+mod fallible;
 pub mod grid;
 pub mod processors;
 pub mod sinks;

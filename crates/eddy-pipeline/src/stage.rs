@@ -6,6 +6,7 @@
 //! adds the vertex with the chain fused onto it, then connects the new
 //! consumer with the edge it needs (partitioned by key for keyed stages).
 
+use crate::fallible::{ErrorPolicySlot, TryFilter, TryFlatMap, TryMap};
 use crate::processors::join::HashJoinP;
 use crate::processors::keyed::{GroupAggregateP, MapStatefulP, RollingP};
 use crate::processors::session::SessionWindowP;
@@ -21,10 +22,11 @@ use crate::Pipeline;
 use eddy_core::partition::key_hash;
 use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
 use eddy_core::{
-    agg, AggregateOperation, EddyError, Either, Event, Processor, ProcessorContext, ProcessorError,
-    State, StateKey, WindowDefinition, WindowKind, WindowResult,
+    agg, AggregateOperation, EddyError, Either, ErrorPolicy, Event, Processor, ProcessorContext,
+    ProcessorError, State, StateKey, WindowDefinition, WindowKind, WindowResult,
 };
 use eddy_runtime::{AnyInput, Routing, VertexRef};
+use std::fmt::{Debug, Display};
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -245,6 +247,81 @@ impl<U: Upstream, C: Transform<U::Out>> StreamStage<U, C> {
         F: Fn(C::Out) -> I + Clone + Send + Sync + 'static,
     {
         self.then(FlatMap::new(f))
+    }
+
+    /// Maps each item with a function that may reject it: an `Err` (or a
+    /// panic) for an item fails the job, or sends the item to the job's
+    /// dead letters and goes on, as the stage's [`on_error`](Self::on_error)
+    /// or the job's `JobConfig::on_error` says. The function borrows the
+    /// item, so that a rejected one can be described in its dead letter.
+    ///
+    /// ```
+    /// use eddy_core::{DeadLetter, DeadLetters, ErrorPolicy};
+    /// use eddy_pipeline::{Pipeline, Sinks, Sources};
+    /// use eddy_runtime::{Eddy, EddyConfig, JobConfig};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let p = Pipeline::new();
+    /// let (sink, numbers) = Sinks::collect();
+    /// p.read_from(Sources::items(vec!["1".to_string(), "two".into(), "3".into()]))
+    ///     .try_map(|s: &String| s.parse::<u32>())
+    ///     .on_error(ErrorPolicy::DeadLetter)
+    ///     .write_to(sink);
+    /// let letters = Arc::new(Mutex::new(Vec::<DeadLetter>::new()));
+    /// let kept = letters.clone();
+    /// let config = JobConfig::default().dead_letters(DeadLetters::to(move |l: &DeadLetter| {
+    ///     kept.lock().unwrap().push(l.clone());
+    ///     Ok(())
+    /// }));
+    /// let eddy = Eddy::new(EddyConfig::default());
+    /// let job = eddy.submit(p, config).unwrap();
+    /// job.join().unwrap();
+    /// assert_eq!(numbers.len(), 2);
+    /// assert_eq!(job.dead_letters(), 1);
+    /// assert!(letters.lock().unwrap()[0].error.contains("invalid digit"));
+    /// ```
+    pub fn try_map<R, E, F>(self, f: F) -> StreamStage<U, Then<C, TryMap<F>>>
+    where
+        C::Out: Debug,
+        R: Clone + Send + 'static,
+        E: Display,
+        F: Fn(&C::Out) -> Result<R, E> + Clone + Send + Sync + 'static,
+    {
+        self.then(TryMap::new(f))
+    }
+
+    /// Keeps the items for which `f` is `Ok(true)`; an `Err` (or a panic)
+    /// is handled as in [`try_map`](Self::try_map).
+    pub fn try_filter<E, F>(self, f: F) -> StreamStage<U, Then<C, TryFilter<F>>>
+    where
+        C::Out: Debug,
+        E: Display,
+        F: Fn(&C::Out) -> Result<bool, E> + Clone + Send + Sync + 'static,
+    {
+        self.then(TryFilter::new(f))
+    }
+
+    /// Replaces each item with the items `f` returns; an `Err` (or a panic)
+    /// is handled as in [`try_map`](Self::try_map).
+    pub fn try_flat_map<R, I, E, F>(self, f: F) -> StreamStage<U, Then<C, TryFlatMap<F, I, R>>>
+    where
+        C::Out: Debug,
+        R: Clone + State,
+        I: IntoIterator<Item = R> + 'static,
+        E: Display,
+        F: Fn(&C::Out) -> Result<I, E> + Clone + Send + Sync + 'static,
+    {
+        self.then(TryFlatMap::new(f))
+    }
+
+    /// Sets what the fallible stage just before does with an item it could
+    /// not process, instead of the job's policy.
+    pub fn on_error(mut self, policy: ErrorPolicy) -> Self
+    where
+        C: ErrorPolicySlot,
+    {
+        self.chain.set_error_policy(policy);
+        self
     }
 
     /// Calls `f` on each item as it passes (for logging and debugging).

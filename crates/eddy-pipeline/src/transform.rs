@@ -44,9 +44,22 @@ pub trait Transform<I>: Clone + Send + Sync + 'static {
     const GENERATES_WATERMARKS: bool = false;
     /// Number of transforms in the chain; numbers the state they save.
     const LEN: u32 = 1;
+    /// True if the chain has a fallible transform that can fail the job:
+    /// the processor it is fused onto checks
+    /// [`take_failure`](Transform::take_failure) after each call only then.
+    const FALLIBLE: bool = false;
 
     /// Transforms one event, emitting zero or more.
     fn apply<E: Emit<Self::Out>>(&mut self, event: Event<I>, out: &mut E);
+
+    /// Called once with the context of the processor the chain is fused
+    /// onto, before any event.
+    fn init(&mut self, _ctx: &ProcessorContext) {}
+
+    /// The error that fails the job, if a fallible transform met one.
+    fn take_failure(&mut self) -> Option<ProcessorError> {
+        None
+    }
 
     /// Whether events it made are held back because the output was full;
     /// they go out before anything else.
@@ -155,6 +168,7 @@ impl<I, A: Transform<I>, B: Transform<A::Out>> Transform<I> for Then<A, B> {
     type Out = B::Out;
     const GENERATES_WATERMARKS: bool = A::GENERATES_WATERMARKS || B::GENERATES_WATERMARKS;
     const LEN: u32 = A::LEN + B::LEN;
+    const FALLIBLE: bool = A::FALLIBLE || B::FALLIBLE;
     #[inline]
     fn apply<E: Emit<B::Out>>(&mut self, event: Event<I>, out: &mut E) {
         self.0.apply(
@@ -164,6 +178,13 @@ impl<I, A: Transform<I>, B: Transform<A::Out>> Transform<I> for Then<A, B> {
                 out,
             },
         );
+    }
+    fn init(&mut self, ctx: &ProcessorContext) {
+        self.0.init(ctx);
+        self.1.init(ctx);
+    }
+    fn take_failure(&mut self) -> Option<ProcessorError> {
+        self.0.take_failure().or_else(|| self.1.take_failure())
     }
     #[inline]
     fn holds_back(&self) -> bool {
@@ -542,6 +563,18 @@ where
             self.drain(outbox);
         }
     }
+
+    /// Fails the call if a fallible transform of the chain failed the job;
+    /// compiled away for chains without one.
+    #[inline]
+    fn check_chain(&mut self) -> Result<(), ProcessorError> {
+        if C::FALLIBLE {
+            if let Some(e) = self.chain.take_failure() {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An outbox as the output of a chain.
@@ -620,6 +653,7 @@ where
     fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
         self.instance = ctx.instance;
         self.parallelism = ctx.parallelism.max(1);
+        self.chain.init(ctx);
         self.inner.init(ctx)
     }
 
@@ -642,7 +676,7 @@ where
                 .process(ordinal, inbox, &mut chain_outbox!(self, outbox))?;
             self.after_call(outbox);
         }
-        Ok(())
+        self.check_chain()
     }
 
     fn try_process_watermark<B: Outbox<Self::Out>>(
@@ -657,6 +691,7 @@ where
             .inner
             .try_process_watermark(watermark, &mut chain_outbox!(self, outbox))?;
         self.after_call(outbox);
+        self.check_chain()?;
         Ok(done)
     }
 
@@ -669,6 +704,7 @@ where
         }
         let done = self.inner.try_process(&mut chain_outbox!(self, outbox))?;
         self.after_call(outbox);
+        self.check_chain()?;
         Ok(done)
     }
 
@@ -680,8 +716,11 @@ where
         if !self.drain(outbox) {
             return Ok(false);
         }
-        self.inner
-            .complete_edge(ordinal, &mut chain_outbox!(self, outbox))
+        let done = self
+            .inner
+            .complete_edge(ordinal, &mut chain_outbox!(self, outbox))?;
+        self.check_chain()?;
+        Ok(done)
     }
 
     fn complete<B: Outbox<Self::Out>>(&mut self, outbox: &mut B) -> Result<bool, ProcessorError> {
@@ -691,6 +730,7 @@ where
         if !self.inner_complete {
             self.inner_complete = self.inner.complete(&mut chain_outbox!(self, outbox))?;
             self.after_call(outbox);
+            self.check_chain()?;
         }
         Ok(self.inner_complete && self.drain(outbox))
     }

@@ -199,6 +199,13 @@ pub(crate) struct SnapshotSetup {
     pub(crate) restore: Option<Arc<LoadedSnapshot>>,
 }
 
+/// What the job's fallible stages do with items they cannot process:
+/// given to [`Dag::build`].
+pub(crate) struct ItemFailures {
+    pub(crate) dead_letters: eddy_core::DeadLetters,
+    pub(crate) policy: eddy_core::ErrorPolicy,
+}
+
 /// What a DAG becomes for execution.
 pub(crate) struct BuiltDag {
     /// One tasklet per processor instance.
@@ -383,6 +390,7 @@ impl Dag {
         default_parallelism: usize,
         limits: &QueueLimits,
         snapshots: &SnapshotSetup,
+        failures: &ItemFailures,
     ) -> Result<BuiltDag, EddyError> {
         let par = self.resolve_parallelism(default_parallelism)?;
         let n = self.vertices.len();
@@ -422,6 +430,8 @@ impl Dag {
                     guarantee: snapshots.guarantee,
                     snapshot_interval: snapshots.shared.as_ref().map(|_| snapshots.interval),
                     snapshot_requester: snapshots.requester.clone(),
+                    dead_letters: failures.dead_letters.clone(),
+                    error_policy: failures.policy,
                 };
                 let role = snapshots.shared.as_ref().map(|shared| SnapshotRole {
                     index: tasklets.len(),

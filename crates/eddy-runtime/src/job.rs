@@ -8,7 +8,7 @@
 //! the latest snapshot after a failure (up to the configured attempts),
 //! after a forced restart, or on resume after a suspension.
 
-use crate::dag::{Dag, DagView, SnapshotSetup};
+use crate::dag::{Dag, DagView, ItemFailures, SnapshotSetup};
 use crate::metrics::{VertexMetrics, VertexMetricsSource};
 use crate::queue::QueueLimits;
 use crate::snapshot::{
@@ -16,7 +16,7 @@ use crate::snapshot::{
     SnapshotShared, SnapshotStats, SnapshotStore,
 };
 use crate::Scheduler;
-use eddy_core::{EddyError, Guarantee};
+use eddy_core::{DeadLetters, EddyError, ErrorPolicy, Guarantee};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -53,6 +53,12 @@ pub struct JobConfig {
     pub max_restarts: u32,
     /// Wait before each restart.
     pub restart_backoff: Duration,
+    /// What fallible stages (`try_map`, …) do with an item they could not
+    /// process, unless the stage says: fail the job (the default) or send
+    /// it to the dead letters and go on.
+    pub error_policy: ErrorPolicy,
+    /// Where dead letters go (default: the log), with their count.
+    pub dead_letters: DeadLetters,
 }
 
 impl Default for JobConfig {
@@ -67,6 +73,8 @@ impl Default for JobConfig {
             restore_from: None,
             max_restarts: 0,
             restart_backoff: Duration::from_millis(500),
+            error_policy: ErrorPolicy::Fail,
+            dead_letters: DeadLetters::log(),
         }
     }
 }
@@ -105,6 +113,18 @@ impl JobConfig {
     /// Starts the job from an exported snapshot file.
     pub fn restore_from(mut self, path: impl Into<PathBuf>) -> Self {
         self.restore_from = Some(path.into());
+        self
+    }
+
+    /// Sets what fallible stages do with an item they could not process.
+    pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
+        self.error_policy = policy;
+        self
+    }
+
+    /// Sends dead letters to `dead_letters` instead of only the log.
+    pub fn dead_letters(mut self, dead_letters: DeadLetters) -> Self {
+        self.dead_letters = dead_letters;
         self
     }
 
@@ -223,6 +243,7 @@ pub(crate) struct JobControl {
     guarantee: Guarantee,
     view: DagView,
     started: Instant,
+    dead_letters: DeadLetters,
     state: Mutex<ControlState>,
     changed: Condvar,
 }
@@ -403,7 +424,12 @@ impl Job {
         }
     }
 
-    /// Snapshot statistics.
+    /// Items the job's fallible stages sent to its dead letters so far.
+    pub fn dead_letters(&self) -> u64 {
+        self.control.dead_letters.count()
+    }
+
+    /// Snapshot statistics: taken, failed, the latest, the restore.
     pub fn snapshot_stats(&self) -> SnapshotStats {
         let state = self.control.state.lock();
         let mut stats = state.stats.clone();
@@ -470,6 +496,7 @@ pub(crate) fn start(
         guarantee: spec.config.guarantee,
         view: spec.dag.view(spec.parallelism),
         started: Instant::now(),
+        dead_letters: spec.config.dead_letters.clone(),
         state: Mutex::new(ControlState {
             status: JobStatus::Running,
             error: None,
@@ -626,11 +653,16 @@ impl Supervisor {
                 .collect();
             self.control.state.lock().unmatched_state = unmatched;
         }
+        let failures = ItemFailures {
+            dead_letters: config.dead_letters.clone(),
+            policy: config.error_policy,
+        };
         let built = self.spec.dag.build(
             &self.name,
             self.spec.parallelism,
             &config.queue_limits,
             &setup,
+            &failures,
         )?;
         let execution = Arc::new(Execution {
             stopping: AtomicBool::new(false),

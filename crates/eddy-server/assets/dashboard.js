@@ -161,6 +161,7 @@ function renderJobs(jobs, t) {
       el("td", { text: fmtRate(r), "data-testid": "job-rate" }),
       el("td", { text: fmt(j.sink_items_in) }),
       el("td", { text: fmt(j.late_events) }),
+      el("td", { text: fmt(j.dead_letters), class: j.dead_letters > 0 ? "warn" : "", "data-testid": "dead-letters" }),
       el("td", {}, fillBar(j.queue_fill_max)));
     row.addEventListener("click", () => { state.selectedJob = j.id; state.throughput = []; poll(); });
     body.append(row);

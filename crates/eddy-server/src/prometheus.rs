@@ -79,6 +79,11 @@ pub fn render(node: &Node) -> String {
         "gauge",
         "Time since the job was submitted.",
     );
+    let mut dead = family(
+        "eddy_job_dead_letters_total",
+        "counter",
+        "Items the job's fallible stages could not process and sent to its dead letters.",
+    );
     let mut snap_done = family(
         "eddy_job_snapshots_completed_total",
         "counter",
@@ -161,6 +166,10 @@ pub fn render(node: &Node) -> String {
             labels(&[("job", &name), ("job_id", &id)]),
             job.uptime().as_secs_f64(),
         ));
+        dead.samples.push((
+            labels(&[("job", &name), ("job_id", &id)]),
+            job.dead_letters() as f64,
+        ));
         if job.guarantee().takes_snapshots() {
             let stats = job.snapshot_stats();
             let l = labels(&[("job", &name), ("job_id", &id)]);
@@ -201,6 +210,7 @@ pub fn render(node: &Node) -> String {
     for f in [
         &job_status,
         &job_uptime,
+        &dead,
         &snap_done,
         &snap_duration,
         &snap_bytes,

@@ -43,8 +43,8 @@
 #![forbid(unsafe_code)]
 
 pub use eddy_core::{
-    agg, AggregateOperation, EddyError, Either, Event, ProcessorError, WindowDefinition,
-    WindowResult,
+    agg, AggregateOperation, DeadLetter, DeadLetters, EddyError, Either, ErrorPolicy, Event,
+    ProcessorError, WindowDefinition, WindowResult,
 };
 pub use eddy_pipeline::{
     Collected, EventTimePolicy, KeyedStage, Pipeline, Shared, Sink, Sinks, Source, Sources,
@@ -65,6 +65,7 @@ pub mod grid {
         MapEvent, MapStats, MapStore, Page, Predicate, QueryPlan, StoreConfig, StoreError,
         StoreStats, StoredMap, WriteMode,
     };
+    pub use eddy_pipeline::grid::dead_letters_to_map;
     pub use eddy_pipeline::grid::MapChange;
 }
 
@@ -73,8 +74,9 @@ pub mod grid {
 #[cfg(feature = "kafka")]
 pub mod kafka {
     pub use eddy_kafka::{
-        create_topic, end_offsets, partition_count, DeadLetter, DeadLetterRecord, KafkaError,
-        KafkaRecord, KafkaSink, KafkaSource, ProducerRecord, Properties, StartPosition,
+        create_topic, dead_letter_topic, end_offsets, partition_count, DeadLetter,
+        DeadLetterRecord, KafkaError, KafkaRecord, KafkaSink, KafkaSource, ProducerRecord,
+        Properties, StartPosition,
     };
 }
 
@@ -127,8 +129,9 @@ pub mod prelude {
     pub use crate::postgres::{PostgresSink, PostgresSource};
     pub use crate::source::SourceBuilder;
     pub use crate::{
-        agg, AggregateOperation, Eddy, EddyConfig, EddyError, Event, EventTimePolicy, Guarantee,
-        Job, JobConfig, JobStatus, Pipeline, Sinks, Sources, WindowDefinition, WindowResult,
+        agg, AggregateOperation, DeadLetters, Eddy, EddyConfig, EddyError, ErrorPolicy, Event,
+        EventTimePolicy, Guarantee, Job, JobConfig, JobStatus, Pipeline, Sinks, Sources,
+        WindowDefinition, WindowResult,
     };
     pub use std::time::Duration;
 }

@@ -35,6 +35,8 @@ pub(crate) struct JobSummary {
     /// Items received by the vertices without outputs.
     sink_items_in: u64,
     late_events: u64,
+    /// Items the job's fallible stages sent to its dead letters.
+    dead_letters: u64,
     /// The fullest input queue of any vertex: backpressure at a glance.
     queue_fill_max: f64,
     /// `none`, `at-least-once` or `exactly-once`.
@@ -154,6 +156,7 @@ pub(crate) fn summary(job: &Job, metrics: &[VertexMetrics]) -> JobSummary {
             .map(|v| metrics[v].items_in)
             .sum(),
         late_events: metrics.iter().map(|m| m.late_events).sum(),
+        dead_letters: job.dead_letters(),
         queue_fill_max: metrics.iter().map(|m| m.queue_fill()).fold(0.0, f64::max),
         guarantee: job.guarantee().to_string(),
         snapshots: job
