@@ -10,7 +10,7 @@ use eddy_kafka::{
     create_topic, partition_for_key, DeadLetter, KafkaSink, KafkaSource, ProducerRecord,
     StartPosition, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC,
 };
-use eddy_pipeline::{agg, Pipeline, Sinks, WindowDefinition};
+use eddy_pipeline::{agg, Pipeline, Sinks, Sources, WindowDefinition};
 use eddy_runtime::{Eddy, EddyConfig, JobConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
