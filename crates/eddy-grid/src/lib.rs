@@ -49,6 +49,8 @@
 //! assert!(Predicate::parse("balance >").is_err());
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod clock;
 pub mod config;
