@@ -77,7 +77,11 @@ impl Job {
     }
 
     /// Stops the running execution at once and starts another from the
-    /// latest snapshot (as after a failure).
+    /// latest snapshot (as after a failure). A restart that comes while the
+    /// job is ending restores a snapshot covering all the output made
+    /// visible so far (see [`Processor::complete`](eddy_core::Processor::complete));
+    /// one that comes once every processor has finished is ignored: the job
+    /// has completed.
     pub fn restart(&self) {
         self.command(Command::Restart);
     }

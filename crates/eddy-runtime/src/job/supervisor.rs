@@ -298,11 +298,13 @@ impl Supervisor {
     fn wait(&self, execution: &Execution, snapshot_at: Option<Instant>) -> Wake {
         let mut state = self.control.state.lock();
         loop {
-            if let Some(c) = state.commands.pop_front() {
-                return Wake::Command(c);
-            }
+            // An execution that ended is dealt with before the commands that
+            // came meanwhile: a restart must not run a completed job again.
             if execution.all_stopped() {
                 return Wake::Ended;
+            }
+            if let Some(c) = state.commands.pop_front() {
+                return Wake::Command(c);
             }
             match snapshot_at {
                 Some(_) if state.snapshot_requested => {
