@@ -20,6 +20,8 @@
 //! assert_eq!(op.finish(acc), (3, 12));
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod agg;
 mod aggregate;
 pub mod dead_letter;

@@ -47,7 +47,13 @@ use std::sync::Arc;
 /// replayed. Once every processor has saved and the snapshot is durable, it
 /// calls [`snapshot_commit_finish`](Processor::snapshot_commit_finish): the
 /// second phase of a two-phase commit, where sinks make the snapshot's output
-/// visible. A job started from a snapshot gets
+/// visible. Under [`Guarantee::ExactlyOnce`], a processor without outputs
+/// (a sink) whose inputs have all finished is given
+/// [`complete`](Processor::complete) only once a snapshot it saved after its
+/// input ended is durable and committed: the runtime asks for that final
+/// snapshot at once. So a sink holds nothing uncommitted when it completes,
+/// and a job restarted or failed while it ends delivers nothing twice. A job
+/// started from a snapshot gets
 /// [`restore_from_snapshot`](Processor::restore_from_snapshot) for each entry
 /// meant for the instance, after `init` and before any other call, then
 /// [`finish_snapshot_restore`](Processor::finish_snapshot_restore).
@@ -120,8 +126,10 @@ pub trait Processor: Send + 'static {
         Ok(true)
     }
 
-    /// Called when all inputs have finished (from the start for a source).
-    /// Returns `true` when the processor has emitted everything it will.
+    /// Called when all inputs have finished (from the start for a source;
+    /// for a sink under exactly-once, after its final snapshot committed: see
+    /// the trait docs). Returns `true` when the processor has emitted
+    /// everything it will.
     fn complete<O: Outbox<Self::Out>>(&mut self, _outbox: &mut O) -> Result<bool, ProcessorError> {
         Ok(true)
     }

@@ -4,11 +4,14 @@
 //! partition's journal is in the order its keys changed. The ring keeps the
 //! newest `capacity` events; a reader that falls further behind is told how
 //! many events it lost ([`JournalBatch::lost`]) and resumes at the oldest
-//! event still kept, so losses are reported, never hidden.
+//! event still kept, so losses are reported, never hidden. A
+//! [`JournalReader`] keeps one cursor per partition and polls them in turn.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::events::MapEvent;
+use crate::map::{GridKey, GridValue, MapInner};
 
 /// One journal entry.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -21,7 +24,7 @@ pub struct JournalEvent<K, V> {
     pub event: MapEvent<K, V>,
 }
 
-/// What a [`JournalReader`](crate::JournalReader) poll returned.
+/// What a [`JournalReader`] poll returned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalBatch<K, V> {
     /// Events in order per partition.
@@ -95,6 +98,90 @@ impl<K: Clone, V: Clone> Journal<K, V> {
         out.extend(self.ring.iter().skip(skip).take(max).cloned());
         *cursor += (out.len() - before) as u64;
         lost
+    }
+}
+
+/// Reads a map's event journal, partition by partition.
+///
+/// A reader keeps one cursor per partition; it is not shared between
+/// threads (`&mut self`), but any number of readers may read one map.
+pub struct JournalReader<K, V> {
+    map: Arc<MapInner<K, V>>,
+    cursors: Vec<u64>,
+    next_partition: usize,
+}
+
+impl<K, V> JournalReader<K, V> {
+    /// Where the reader is: per partition, the sequence number of the next
+    /// event it reads.
+    pub fn positions(&self) -> &[u64] {
+        &self.cursors
+    }
+
+    /// Moves the reader to `positions`, as [`positions`](Self::positions)
+    /// returned them (a restored journal source resumes there). Events
+    /// already overwritten there are reported as lost by the next poll.
+    ///
+    /// # Panics
+    /// When `positions` does not hold one position per partition: that is
+    /// a bug in the caller, which can compare with `positions().len()`.
+    pub fn seek(&mut self, positions: &[u64]) {
+        assert_eq!(
+            positions.len(),
+            self.cursors.len(),
+            "one journal position per partition"
+        );
+        self.cursors.copy_from_slice(positions);
+    }
+}
+
+impl<K: GridKey, V: GridValue> JournalReader<K, V> {
+    /// A reader of every partition of `map`, starting at `start`.
+    ///
+    /// # Panics
+    /// When the map keeps no journal: [`Map::journal_reader`](crate::Map::journal_reader)
+    /// refuses such maps before it gets here.
+    pub(crate) fn new(map: Arc<MapInner<K, V>>, start: JournalStart) -> Self {
+        let cursors = map
+            .partitions()
+            .iter()
+            .map(|p| {
+                let data = p.data.read();
+                let j = data
+                    .journal
+                    .as_ref()
+                    .expect("journal exists when capacity > 0");
+                match start {
+                    JournalStart::Oldest => j.oldest(),
+                    JournalStart::Newest => j.next_sequence(),
+                }
+            })
+            .collect();
+        JournalReader {
+            map,
+            cursors,
+            next_partition: 0,
+        }
+    }
+
+    /// Up to `max` events not read yet, and how many were lost to overflow.
+    /// Partitions take turns being read first, so none is starved.
+    pub fn poll(&mut self, max: usize) -> JournalBatch<K, V> {
+        let n = self.cursors.len();
+        let mut events = Vec::new();
+        let mut lost = 0;
+        for step in 0..n {
+            if events.len() >= max {
+                break;
+            }
+            let p = (self.next_partition + step) % n;
+            let data = self.map.partitions()[p].data.read();
+            if let Some(j) = &data.journal {
+                lost += j.read(&mut self.cursors[p], max - events.len(), &mut events);
+            }
+        }
+        self.next_partition = (self.next_partition + 1) % n;
+        JournalBatch { events, lost }
     }
 }
 

@@ -49,6 +49,8 @@
 //! assert!(Predicate::parse("balance >").is_err());
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod clock;
 pub mod config;
 mod error;
@@ -69,11 +71,10 @@ pub use config::{EvictionConfig, EvictionPolicy, Expiry, GridConfig, MapConfig};
 pub use error::GridError;
 pub use events::{EntryEvent, EntryEventKind, EventFilter, ListenerId, MapEvent};
 pub use grid::Grid;
-pub use journal::{JournalBatch, JournalEvent, JournalStart};
+pub use journal::{JournalBatch, JournalEvent, JournalReader, JournalStart};
 pub use json::{JsonListener, JsonMap};
 pub use map::{
-    EntryMut, Extractor, GridKey, GridValue, JournalReader, Map, Page, QueryPlan, EVICTION_SAMPLE,
-    SWEEP_BATCH,
+    EntryMut, Extractor, GridKey, GridValue, Map, Page, QueryPlan, EVICTION_SAMPLE, SWEEP_BATCH,
 };
 pub use query::{Aggregation, IndexType, Predicate};
 pub use stats::MapStats;

@@ -40,6 +40,8 @@
 //! assert!(windows.iter().all(|w| w.value == 25));
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod fallible;
 pub mod grid;
 pub mod processors;

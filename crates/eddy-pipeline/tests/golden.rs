@@ -3,15 +3,27 @@
 //! milliseconds and forced restarts, and again exported half-way and
 //! restored at another parallelism; the outputs must be equal regardless of
 //! order. An exactly-once file sink, restarted, writes each line once.
+//!
+//! The paced sources of the runs with restarts and exports do not finish
+//! before the test lets them ([`Hold`]): a job that ended first would leave
+//! nothing to restart or export, however slowly a loaded machine runs it.
 
-use eddy_core::{EddyError, Guarantee, State};
+use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
+use eddy_core::{
+    EddyError, Event, Guarantee, Inbox, Outbox, Processor, ProcessorContext, ProcessorError, State,
+    Watermark,
+};
 use eddy_pipeline::sources::GeneratorSource;
 use eddy_pipeline::stage::SourceStage;
-use eddy_pipeline::{agg, AggregateOperation, Bounded, Pipeline, Sinks, Sources, WindowDefinition};
+use eddy_pipeline::{
+    agg, AggregateOperation, Bounded, Pipeline, Sinks, Source, Sources, WindowDefinition,
+};
 use eddy_runtime::{Eddy, EddyConfig, Job, JobConfig, JobStatus};
 use eddy_testkit::assert_same_items;
 use std::fmt::Debug;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A card transaction: (card, amount, event time ms).
@@ -34,13 +46,144 @@ fn transactions(n: u64) -> Vec<Txn> {
 }
 
 /// How fast the sources of a run emit.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Pace {
     /// As fast as they can.
     Full,
     /// Spread over about this long, so that snapshots and restarts fall in
-    /// the middle of the run.
-    Over(Duration),
+    /// the middle of the run, and not finished before the hold is released.
+    Over(Duration, Hold),
+}
+
+/// Keeps the sources it is given to from finishing until it is released,
+/// and counts the source processors created, so that a test sees when a
+/// restart has started a new execution.
+#[derive(Debug, Clone, Default)]
+struct Hold(Arc<HoldState>);
+
+#[derive(Debug, Default)]
+struct HoldState {
+    released: AtomicBool,
+    created: AtomicUsize,
+}
+
+impl Hold {
+    /// A hold that never holds.
+    fn released() -> Self {
+        let hold = Hold::default();
+        hold.release();
+        hold
+    }
+
+    /// Lets the sources finish.
+    fn release(&self) {
+        self.0.released.store(true, Ordering::Release);
+    }
+
+    /// Source processors created so far.
+    fn created(&self) -> usize {
+        self.0.created.load(Ordering::Acquire)
+    }
+
+    /// Waits until source processors were created after the first `count`:
+    /// a new execution has started.
+    fn wait_for_created_above(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.created() <= count {
+            assert!(Instant::now() < deadline, "no new execution in time");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// A source that does not finish before its hold is released.
+struct Held<S> {
+    source: S,
+    hold: Hold,
+}
+
+impl<S: Source> Source for Held<S> {
+    type Out = S::Out;
+    type Bound = S::Bound;
+    type Processor = HeldP<S::Processor>;
+    fn name(&self) -> String {
+        self.source.name()
+    }
+    fn parallelism(&self) -> Option<usize> {
+        self.source.parallelism()
+    }
+    fn create(&self, ctx: &ProcessorContext) -> HeldP<S::Processor> {
+        self.hold.0.created.fetch_add(1, Ordering::AcqRel);
+        HeldP {
+            inner: self.source.create(ctx),
+            hold: self.hold.clone(),
+            exhausted: false,
+        }
+    }
+}
+
+/// The processor of [`Held`]: its source's, with `complete` held back.
+struct HeldP<P> {
+    inner: P,
+    hold: Hold,
+    exhausted: bool,
+}
+
+impl<T: Clone + Send + 'static, P: Processor<In = (), Out = Event<T>>> Processor for HeldP<P> {
+    type In = ();
+    type Out = Event<T>;
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.inner.init(ctx)
+    }
+    fn validate(&self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.inner.validate(ctx)
+    }
+    fn is_cooperative(&self) -> bool {
+        self.inner.is_cooperative()
+    }
+    fn process<O: Outbox<Event<T>>>(
+        &mut self,
+        ordinal: usize,
+        inbox: &mut Inbox<()>,
+        outbox: &mut O,
+    ) -> Result<(), ProcessorError> {
+        self.inner.process(ordinal, inbox, outbox)
+    }
+    fn try_process_watermark<O: Outbox<Event<T>>>(
+        &mut self,
+        watermark: Watermark,
+        outbox: &mut O,
+    ) -> Result<bool, ProcessorError> {
+        self.inner.try_process_watermark(watermark, outbox)
+    }
+    fn try_process<O: Outbox<Event<T>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
+        self.inner.try_process(outbox)
+    }
+    fn complete<O: Outbox<Event<T>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
+        if !self.exhausted {
+            self.exhausted = self.inner.complete(outbox)?;
+        }
+        Ok(self.exhausted && self.hold.0.released.load(Ordering::Acquire))
+    }
+    fn save_to_snapshot(
+        &mut self,
+        snapshot_id: u64,
+        writer: &mut SnapshotWriter,
+    ) -> Result<(), ProcessorError> {
+        self.inner.save_to_snapshot(snapshot_id, writer)
+    }
+    fn restore_from_snapshot(&mut self, entry: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        self.inner.restore_from_snapshot(entry)
+    }
+    fn finish_snapshot_restore(&mut self) -> Result<(), ProcessorError> {
+        self.inner.finish_snapshot_restore()
+    }
+    fn snapshot_commit_finish(&mut self, snapshot_id: u64) -> Result<(), ProcessorError> {
+        self.inner.snapshot_commit_finish(snapshot_id)
+    }
+    fn close(&mut self) -> Result<(), ProcessorError> {
+        self.inner.close()
+    }
 }
 
 /// A stage reading the first `n` transactions at `pace`, on one instance
@@ -50,21 +193,27 @@ fn read_txns(
     p: &Pipeline,
     n: u64,
     pace: Pace,
-) -> SourceStage<GeneratorSource<fn(u64) -> Txn, Bounded>> {
+) -> SourceStage<Held<GeneratorSource<fn(u64) -> Txn, Bounded>>> {
     p.read_from(numbers(txn as fn(u64) -> Txn, n, pace))
         .set_local_parallelism(1)
 }
 
 /// A generator of `f(0..n)` at `pace`.
-fn numbers<T, F>(f: F, n: u64, pace: Pace) -> GeneratorSource<F, Bounded>
+fn numbers<T, F>(f: F, n: u64, pace: Pace) -> Held<GeneratorSource<F, Bounded>>
 where
     T: Clone + Send + 'static,
     F: Fn(u64) -> T + Clone + Send + Sync + 'static,
 {
     let source = Sources::generator(f).limit(n);
     match pace {
-        Pace::Full => source,
-        Pace::Over(d) => source.rate(n as f64 / d.as_secs_f64()),
+        Pace::Full => Held {
+            source,
+            hold: Hold::released(),
+        },
+        Pace::Over(d, hold) => Held {
+            source: source.rate(n as f64 / d.as_secs_f64()),
+            hold,
+        },
     }
 }
 
@@ -103,6 +252,20 @@ fn snapshots_done(job: &Job, count: u64) -> bool {
     true
 }
 
+/// Restarts `job` after 2 and after 6 snapshots in all, each time waiting
+/// until the restart has started a new execution.
+fn restart_after_snapshots(job: &Job, hold: &Hold, what: &str) {
+    for after in [2, 6] {
+        assert!(
+            snapshots_done(job, after),
+            "{what}: the job stopped before {after} snapshots"
+        );
+        let created = hold.created();
+        job.restart();
+        hold.wait_for_created_above(created);
+    }
+}
+
 /// Runs the pipeline `build` makes, at parallelism 1 and 4; exactly-once
 /// with snapshots and two forced restarts; and exported half-way (the job
 /// stops) and restored at another parallelism. Checks that every run's
@@ -139,24 +302,26 @@ where
     assert!(!expected.is_empty(), "{what}: no output");
     assert_same_items(&outputs[0], &expected, &format!("{what} at parallelism 4"));
 
-    let (job, out) = submit(exactly_once("restarted", 4), Pace::Over(PACED_RUN));
-    let mut restarts = 0;
-    for after in [2, 6] {
-        if snapshots_done(&job, after) {
-            job.restart();
-            restarts += 1;
-        }
-    }
+    let hold = Hold::default();
+    let (job, out) = submit(
+        exactly_once("restarted", 4),
+        Pace::Over(PACED_RUN, hold.clone()),
+    );
+    restart_after_snapshots(&job, &hold, what);
+    hold.release();
     job.join().unwrap();
-    assert!(restarts > 0, "{what}: the job ended before a restart");
     assert!(job.snapshot_stats().restored_from.is_some());
     assert_same_items(
         &out.take(),
         &expected,
-        &format!("{what} exactly-once with {restarts} forced restarts"),
+        &format!("{what} exactly-once with two forced restarts"),
     );
 
-    let (job, first) = submit(exactly_once("exported", 2), Pace::Over(PACED_RUN));
+    // Never released: the export ends the job.
+    let (job, first) = submit(
+        exactly_once("exported", 2),
+        Pace::Over(PACED_RUN, Hold::default()),
+    );
     assert!(
         snapshots_done(&job, 2),
         "{what}: the job ended before its export"
@@ -278,7 +443,7 @@ fn when_joins_rescaled_restarted_and_restored_then_same_results() {
             .write_to(sink);
     });
     golden("windowed co-group and join", |p, pace, sink| {
-        let logins = read_txns(p, 2_000, pace)
+        let logins = read_txns(p, 2_000, pace.clone())
             .filter(|t| t.1 % 5 == 0)
             .with_timestamps(|t| t.2, Duration::from_millis(50))
             .grouping_key(|t| t.0);
@@ -316,7 +481,8 @@ fn when_file_sink_exactly_once_job_restarted_then_epoch_files_hold_each_line_onc
     let path = dir.join("out.txt");
     let n = 5_000;
     let p = Pipeline::new();
-    read_txns(&p, n, Pace::Over(PACED_RUN))
+    let hold = Hold::default();
+    read_txns(&p, n, Pace::Over(PACED_RUN, hold.clone()))
         .map(|t| format!("{} {} {}", t.0, t.1, t.2))
         .write_to(Sinks::file(&path));
     let eddy = Eddy::new(EddyConfig::with_threads(2));
@@ -331,15 +497,9 @@ fn when_file_sink_exactly_once_job_restarted_then_epoch_files_hold_each_line_onc
                 .snapshot_dir(dir.join("snapshots")),
         )
         .unwrap();
-    let mut restarts = 0;
-    for after in [2, 6] {
-        if snapshots_done(&job, after) {
-            job.restart();
-            restarts += 1;
-        }
-    }
+    restart_after_snapshots(&job, &hold, "file sink");
+    hold.release();
     job.join().unwrap();
-    assert!(restarts > 0, "the job ended before a restart");
     let mut lines = Vec::new();
     let mut files = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {

@@ -609,7 +609,8 @@ impl<T: Serialize + Send + 'static> Processor for PostgresSinkP<T> {
     fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
         self.recover().map_err(Self::fail)?;
         if let Some(epochs) = &mut self.epochs {
-            // No snapshot follows the end of the input to seal the rest.
+            // In a job a final snapshot has committed everything by now;
+            // run without the runtime (a harness), commit the rest.
             let (writer, sealed, current) = epochs.finish();
             self.commit_epochs(&writer, &sealed, &current)
                 .map_err(Self::fail)?;

@@ -49,6 +49,8 @@
 //! assert_eq!(*total.lock().unwrap(), 999 * 1000 / 2);
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod dag;
 mod job;
 pub mod metrics;

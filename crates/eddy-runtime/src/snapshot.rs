@@ -13,6 +13,11 @@
 //! only then raises `committed`, upon which the tasklets run the second phase
 //! of their two-phase commit. The store keeps the last two complete
 //! snapshots.
+//!
+//! At the end of an exactly-once job, each sink whose input ended asks for
+//! one more snapshot and completes only once it is committed, so that the
+//! latest snapshot always covers every output made visible: a restart or a
+//! failure at any point of the end restores it without delivering twice.
 
 use eddy_core::partition::owner_of_partition;
 use eddy_core::snapshot::{read_entries, SnapshotEntry, BROADCAST};

@@ -268,6 +268,13 @@ pub(crate) fn coalesce<T>(inputs: &[InputQueue<T>]) -> Coalesced {
 enum State {
     /// Reading inputs and calling the processing methods.
     Processing,
+    /// Under exactly-once, a tasklet without outputs (a sink) whose inputs
+    /// all finished: it waits until a snapshot it saved in this state (an id
+    /// above `saved_before`) is durable and committed, and only then goes on
+    /// to `complete`. So everything a sink makes visible at its end is
+    /// covered by a snapshot, and an execution restarted or failed at any
+    /// point of the end restores from one that delivers nothing twice.
+    FinalSnapshot { saved_before: u64 },
     /// All inputs done (or a source): calling `complete` until it returns true.
     Completing,
     /// `complete` returned true; waiting for the outbox, then `Done`, to go out.
@@ -540,6 +547,27 @@ impl<P: Processor> ProcessorTasklet<P> {
         Ok(())
     }
 
+    /// Moves on once every input has finished: to `complete`, or first to a
+    /// final snapshot for a sink under exactly-once. A sink's `complete`
+    /// delivers what it still holds; without a snapshot covering that
+    /// output, a restart or failure before the job ends would restore an
+    /// older snapshot and deliver it again. The snapshot is asked for at
+    /// once rather than at the end of the interval.
+    fn inputs_finished(&mut self) {
+        let exactly_once = self
+            .snapshots
+            .as_ref()
+            .is_some_and(|s| s.shared.guarantee == Guarantee::ExactlyOnce);
+        self.state = if exactly_once && self.outbox.edges.is_empty() {
+            self.context.snapshot_requester.request();
+            State::FinalSnapshot {
+                saved_before: self.last_saved,
+            }
+        } else {
+            State::Completing
+        };
+    }
+
     fn step_processing(&mut self) -> Result<(), ProcessorError> {
         if let Some(w) = self.pending_watermark {
             if self.processor.try_process_watermark(w, &mut self.outbox)? {
@@ -559,7 +587,7 @@ impl<P: Processor> ProcessorTasklet<P> {
             return Ok(());
         }
         if self.inputs.iter().all(|q| q.done) {
-            self.state = State::Completing;
+            self.inputs_finished();
             return Ok(());
         }
         match self.poll_input() {
@@ -623,6 +651,15 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
         if self.outbox.flush() {
             match self.state {
                 State::Processing => self.step_processing()?,
+                State::FinalSnapshot { saved_before } => {
+                    self.inject_requested_barrier()?;
+                    // A snapshot above `saved_before` completes only with a
+                    // part this tasklet saved here, with all its input: it
+                    // has not finished, and had saved nothing above that.
+                    if self.last_committed > saved_before {
+                        self.state = State::Completing;
+                    }
+                }
                 State::Completing => {
                     self.inject_requested_barrier()?;
                     if self.state == State::Completing

@@ -1,6 +1,7 @@
 //! Snapshots through the runtime: a paced source with offsets, a keyed
 //! counter, and a two-phase-commit sink, run with forced restarts, exports
-//! restored at another parallelism, and a new instance resuming a job.
+//! restored at another parallelism, and a new instance resuming a job; and
+//! restarts and failures at each point of an exactly-once job's end.
 
 use eddy_core::snapshot::BROADCAST;
 use eddy_core::{
@@ -10,6 +11,7 @@ use eddy_core::{
 use eddy_runtime::{Dag, Eddy, EddyConfig, Job, JobConfig, JobStatus, Routing};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -595,4 +597,332 @@ fn when_a_processor_asks_for_a_snapshot_then_one_comes_before_the_interval() {
     wait_for_snapshots(&job, 2);
     job.cancel();
     assert!(matches!(job.join(), Err(eddy_core::EddyError::Cancelled)));
+}
+
+/// Where in the end of an exactly-once job a run of
+/// [`interrupted_end`] restarts it or fails it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndPoint {
+    /// The source has finished; its last item is still on its way to a sink.
+    Draining,
+    /// Sink 0's input has ended and its final snapshot has started, but it
+    /// cannot complete: sink 1 holds it up by not finishing its input.
+    FinalSnapshot,
+    /// Sink 0 has delivered the output of its final snapshot and has not
+    /// finished yet.
+    Commit,
+}
+
+/// How a run of [`interrupted_end`] is interrupted at its point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interruption {
+    /// The execution is held at the point and the test calls `Job::restart`.
+    Restart,
+    /// A sink fails at the point, and the job restarts itself.
+    Failure,
+}
+
+/// What the source and the sinks of one run share with the test.
+struct EndScript {
+    point: EndPoint,
+    interruption: Interruption,
+    /// Set by the test: the source may emit its last item.
+    source_may_finish: AtomicBool,
+    /// The source has emitted its last item.
+    source_finished: AtomicBool,
+    /// The first execution has reached `point`.
+    reached: AtomicBool,
+    /// The run has been interrupted: processors created since behave plainly.
+    interrupted: AtomicBool,
+}
+
+impl EndScript {
+    /// Marks the point reached; `Err` if the interruption is a failure.
+    fn interrupt(&self) -> Result<(), ProcessorError> {
+        self.reached.store(true, Ordering::Release);
+        match self.interruption {
+            Interruption::Restart => Ok(()),
+            Interruption::Failure => {
+                self.interrupted.store(true, Ordering::Release);
+                Err(ProcessorError::new(format!(
+                    "failure injected at {:?}",
+                    self.point
+                )))
+            }
+        }
+    }
+}
+
+/// Emits 0..n at about `per_ms` items per millisecond, all but the last
+/// before the script lets it finish, so that the last item is still in
+/// flight once the source has finished.
+struct EndSource {
+    next: u64,
+    n: u64,
+    per_ms: u64,
+    started: Instant,
+    emitted: u64,
+    script: Arc<EndScript>,
+}
+
+impl Processor for EndSource {
+    type In = ();
+    type Out = u64;
+
+    fn init(&mut self, _: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.started = Instant::now();
+        Ok(())
+    }
+
+    fn process<O: Outbox<u64>>(
+        &mut self,
+        _: usize,
+        _: &mut Inbox<()>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    fn complete<O: Outbox<u64>>(&mut self, out: &mut O) -> Result<bool, ProcessorError> {
+        let allowed = self.started.elapsed().as_millis() as u64 * self.per_ms;
+        let last = self.n - 1;
+        while self.next < last && self.emitted < allowed && out.offer(self.next).is_ok() {
+            self.next += 1;
+            self.emitted += 1;
+        }
+        if self.next == last
+            && self.script.source_may_finish.load(Ordering::Acquire)
+            && out.offer(last).is_ok()
+        {
+            self.next = self.n;
+            // The last item leaves the outbox only after this call.
+            self.script.source_finished.store(true, Ordering::Release);
+        }
+        Ok(self.next >= self.n)
+    }
+
+    fn save_to_snapshot(&mut self, _: u64, w: &mut SnapshotWriter) -> Result<(), ProcessorError> {
+        w.put(BROADCAST, &(), &self.next)
+    }
+
+    fn restore_from_snapshot(&mut self, e: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        self.next = e.value()?;
+        Ok(())
+    }
+}
+
+/// What the sinks of a run delivered, with the epochs each committed.
+#[derive(Default)]
+struct Delivered {
+    items: Vec<u64>,
+    committed: HashSet<(usize, u64)>,
+}
+
+/// A two-phase-commit sink that follows its script in the execution it
+/// was created for, unless the run was interrupted before.
+struct EndSink {
+    delivered: Arc<Mutex<Delivered>>,
+    pending: PendingEpochs<u64>,
+    instance: usize,
+    parallelism: usize,
+    script: Arc<EndScript>,
+    scripted: bool,
+    input_ended: bool,
+    /// The first snapshot this instance saved after its input ended.
+    final_saved: Option<u64>,
+}
+
+impl EndSink {
+    fn new(script: &Arc<EndScript>, delivered: &Arc<Mutex<Delivered>>) -> Self {
+        EndSink {
+            delivered: delivered.clone(),
+            pending: PendingEpochs::default(),
+            instance: 0,
+            parallelism: 1,
+            script: script.clone(),
+            scripted: !script.interrupted.load(Ordering::Acquire),
+            input_ended: false,
+            final_saved: None,
+        }
+    }
+
+    /// Whether this instance acts at `point` in this execution.
+    fn acts_at(&self, point: EndPoint, instance: Option<usize>) -> bool {
+        self.scripted && self.script.point == point && instance.is_none_or(|i| i == self.instance)
+    }
+
+    fn deliver_up_to(&mut self, id: u64) {
+        let mut delivered = self.delivered.lock();
+        for epoch in self.pending.take_sealed_up_to(id) {
+            if delivered
+                .committed
+                .insert((epoch.writer_instance, epoch.epoch))
+            {
+                delivered.items.extend(epoch.items);
+            }
+        }
+    }
+}
+
+impl Processor for EndSink {
+    type In = u64;
+    type Out = ();
+
+    fn init(&mut self, ctx: &ProcessorContext) -> Result<(), ProcessorError> {
+        self.instance = ctx.instance;
+        self.parallelism = ctx.parallelism;
+        Ok(())
+    }
+
+    fn process<O: Outbox<()>>(
+        &mut self,
+        _: usize,
+        inbox: &mut Inbox<u64>,
+        _: &mut O,
+    ) -> Result<(), ProcessorError> {
+        if self.acts_at(EndPoint::Draining, None)
+            && self.script.source_finished.load(Ordering::Acquire)
+        {
+            // Held: the batch stays in the inbox until the restart.
+            return self.script.interrupt();
+        }
+        while let Some(x) = inbox.poll() {
+            self.pending.push(x);
+        }
+        Ok(())
+    }
+
+    fn complete_edge<O: Outbox<()>>(
+        &mut self,
+        _: usize,
+        _: &mut O,
+    ) -> Result<bool, ProcessorError> {
+        self.input_ended = true;
+        // Sink 1 never finishes its input, so sink 0's final snapshot
+        // cannot complete.
+        Ok(!self.acts_at(EndPoint::FinalSnapshot, Some(1)))
+    }
+
+    fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
+        if self.acts_at(EndPoint::Commit, Some(0)) {
+            // Held here until the restart stops the execution; a failure is
+            // injected in the commit instead.
+            self.script.reached.store(true, Ordering::Release);
+            return Ok(false);
+        }
+        self.deliver_up_to(u64::MAX);
+        let rest = self.pending.take_current();
+        self.delivered.lock().items.extend(rest);
+        Ok(true)
+    }
+
+    fn save_to_snapshot(&mut self, id: u64, w: &mut SnapshotWriter) -> Result<(), ProcessorError> {
+        if self.input_ended && self.final_saved.is_none() {
+            self.final_saved = Some(id);
+            if self.acts_at(EndPoint::FinalSnapshot, Some(0)) {
+                self.script.interrupt()?;
+            }
+        }
+        self.pending.seal_and_save(id, self.instance, w)
+    }
+
+    fn restore_from_snapshot(&mut self, e: SnapshotEntry<'_>) -> Result<(), ProcessorError> {
+        self.pending.restore(e, self.instance, self.parallelism)
+    }
+
+    fn snapshot_commit_finish(&mut self, id: u64) -> Result<(), ProcessorError> {
+        self.deliver_up_to(id);
+        let final_committed = self.final_saved.is_some_and(|f| id >= f);
+        if final_committed
+            && self.acts_at(EndPoint::Commit, Some(0))
+            && self.script.interruption == Interruption::Failure
+        {
+            self.script.interrupt()?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs an exactly-once job of one source and two sinks, interrupts it at
+/// `point`, and checks that it completes with each item delivered once,
+/// restored from a snapshot.
+fn interrupted_end(point: EndPoint, interruption: Interruption) {
+    let what = format!("{interruption:?} at {point:?}");
+    let dir = temp_dir();
+    let eddy = Eddy::new(EddyConfig::with_threads(2));
+    let script = Arc::new(EndScript {
+        point,
+        interruption,
+        source_may_finish: AtomicBool::new(false),
+        source_finished: AtomicBool::new(false),
+        reached: AtomicBool::new(false),
+        interrupted: AtomicBool::new(false),
+    });
+    let delivered = Arc::new(Mutex::new(Delivered::default()));
+    let n = 4_000;
+    let mut dag = Dag::new();
+    let s = script.clone();
+    let source = dag.vertex("source", move |_| EndSource {
+        next: 0,
+        n,
+        per_ms: 40,
+        started: Instant::now(),
+        emitted: 0,
+        script: s.clone(),
+    });
+    dag.set_parallelism(source, 1);
+    let (s, d) = (script.clone(), delivered.clone());
+    let sink = dag.vertex("sink", move |_| EndSink::new(&s, &d));
+    dag.set_parallelism(sink, 2);
+    dag.edge(source, sink, Routing::unicast());
+    let job = eddy
+        .submit(
+            dag,
+            config(&dir, Guarantee::ExactlyOnce).auto_restart(1, Duration::ZERO),
+        )
+        .unwrap();
+    wait_for_snapshots(&job, 2);
+    script.source_may_finish.store(true, Ordering::Release);
+    if interruption == Interruption::Restart {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !script.reached.load(Ordering::Acquire) {
+            assert!(Instant::now() < deadline, "{what}: the job never got there");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        script.interrupted.store(true, Ordering::Release);
+        job.restart();
+    }
+    if let Err(e) = job.join() {
+        panic!("{what}: the job failed: {e}");
+    }
+    assert!(
+        script.reached.load(Ordering::Acquire),
+        "{what}: the job never got there"
+    );
+    assert!(
+        job.snapshot_stats().restored_from.is_some(),
+        "{what}: restored from a snapshot"
+    );
+    let mut items = delivered.lock().items.clone();
+    items.sort_unstable();
+    assert_eq!(items.len(), n as usize, "{what}: items delivered");
+    assert_eq!(items, (0..n).collect::<Vec<_>>(), "{what}: each item once");
+}
+
+#[test]
+fn when_restarted_or_failed_while_draining_then_each_item_is_delivered_once() {
+    interrupted_end(EndPoint::Draining, Interruption::Restart);
+    interrupted_end(EndPoint::Draining, Interruption::Failure);
+}
+
+#[test]
+fn when_restarted_or_failed_during_final_snapshot_then_each_item_is_delivered_once() {
+    interrupted_end(EndPoint::FinalSnapshot, Interruption::Restart);
+    interrupted_end(EndPoint::FinalSnapshot, Interruption::Failure);
+}
+
+#[test]
+fn when_restarted_or_failed_after_final_commit_then_each_item_is_delivered_once() {
+    interrupted_end(EndPoint::Commit, Interruption::Restart);
+    interrupted_end(EndPoint::Commit, Interruption::Failure);
 }

@@ -134,8 +134,10 @@ impl<T: State> EpochOutput<T> {
         }
     }
 
-    /// At the end of the input, when no snapshot is left to wait for:
-    /// delivers every epoch not committed yet and the current one.
+    /// At the end of the input: delivers every epoch not committed yet and
+    /// the current one. In a job nothing is left by then, since the runtime
+    /// commits a final snapshot before a sink completes; a processor run
+    /// without the runtime (a test harness) delivers its output here.
     pub(crate) fn finish(&mut self, mut deliver: impl FnMut(Vec<T>)) {
         self.commit(u64::MAX, &mut deliver);
         let rest = self.pending.take_current();

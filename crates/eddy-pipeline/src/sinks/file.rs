@@ -238,7 +238,8 @@ impl<T: Display + Send + 'static> Processor for FileSinkP<T> {
     fn complete<O: Outbox<()>>(&mut self, _: &mut O) -> Result<bool, ProcessorError> {
         if self.exactly_once {
             if !self.finished {
-                // No snapshot follows the end of the input: commit it all.
+                // In a job a final snapshot has committed everything by
+                // now; run without the runtime (a harness), commit the rest.
                 self.commit_up_to(u64::MAX)?;
                 let rest = self.epochs.take_current();
                 if !rest.is_empty() {

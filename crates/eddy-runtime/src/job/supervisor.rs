@@ -1,166 +1,25 @@
-//! Jobs: configuration, status, and the supervisor that runs a job's
-//! executions, takes its snapshots and restarts it.
-//!
-//! A *job* is what users submit and hold a [`Job`] handle to. It runs as a
-//! sequence of *executions*: the tasklets built from its DAG, connected by
-//! fresh queues. An execution ends by completing, failing, or being stopped;
-//! the job's supervisor thread then decides what comes next: restart from
-//! the latest snapshot after a failure (up to the configured attempts),
-//! after a forced restart, or on resume after a suspension.
+//! The supervisor thread of a job: it starts executions, takes snapshots
+//! on schedule, carries out the commands of the job's handles, and decides
+//! what follows when an execution ends.
 
-use crate::dag::{Dag, DagView, ItemFailures, SnapshotSetup};
-use crate::metrics::{VertexMetrics, VertexMetricsSource};
-use crate::queue::QueueLimits;
-use crate::snapshot::{
-    export_snapshot_file, exported_snapshot_path, read_snapshot_file, LoadedSnapshot,
-    SnapshotShared, SnapshotStats, SnapshotStore,
-};
-use crate::Scheduler;
-use eddy_core::{DeadLetters, EddyError, ErrorPolicy, Guarantee};
-use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How to run a job.
-#[derive(Debug, Clone)]
-pub struct JobConfig {
-    /// Name shown in metrics and errors; defaults to `job-<id>`. A job's
-    /// durable snapshots are kept under its name: a job submitted with the
-    /// name of one that did not finish resumes from its latest snapshot
-    /// (an unnamed job never resumes another's).
-    pub name: Option<String>,
-    /// Instances per vertex where the vertex does not fix it; defaults to the
-    /// number of cooperative worker threads.
-    pub parallelism: Option<usize>,
-    /// Queue bounds.
-    pub queue_limits: QueueLimits,
-    /// What the job promises when it fails and restarts.
-    pub guarantee: Guarantee,
-    /// Time between the starts of two snapshots (when the guarantee takes
-    /// any).
-    pub snapshot_interval: Duration,
-    /// Where the job's snapshots live; defaults to the instance's
-    /// [`EddyConfig::snapshot_dir`](crate::EddyConfig::snapshot_dir).
-    pub snapshot_dir: Option<PathBuf>,
-    /// Starts from this exported snapshot file instead of the job's own
-    /// latest snapshot: state is matched to stages by name.
-    pub restore_from: Option<PathBuf>,
-    /// How many times a failed execution is restarted from the latest
-    /// snapshot (from scratch without snapshots) before the job fails.
-    pub max_restarts: u32,
-    /// Wait before each restart.
-    pub restart_backoff: Duration,
-    /// What fallible stages (`try_map`, …) do with an item they could not
-    /// process, unless the stage says: fail the job (the default) or send
-    /// it to the dead letters and go on.
-    pub error_policy: ErrorPolicy,
-    /// Where dead letters go (default: the log), with their count.
-    pub dead_letters: DeadLetters,
-}
+use eddy_core::EddyError;
+use parking_lot::{Condvar, Mutex};
 
-impl Default for JobConfig {
-    fn default() -> Self {
-        JobConfig {
-            name: None,
-            parallelism: None,
-            queue_limits: QueueLimits::default(),
-            guarantee: Guarantee::None,
-            snapshot_interval: Duration::from_secs(10),
-            snapshot_dir: None,
-            restore_from: None,
-            max_restarts: 0,
-            restart_backoff: Duration::from_millis(500),
-            error_policy: ErrorPolicy::Fail,
-            dead_letters: DeadLetters::log(),
-        }
-    }
-}
+use crate::dag::{Dag, ItemFailures, SnapshotSetup};
+use crate::metrics::VertexMetricsSource;
+use crate::snapshot::{
+    export_snapshot_file, exported_snapshot_path, read_snapshot_file, LoadedSnapshot,
+    SnapshotShared, SnapshotStats, SnapshotStore,
+};
+use crate::Scheduler;
 
-impl JobConfig {
-    /// Sets the job name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Sets the default parallelism of the job's vertices.
-    pub fn parallelism(mut self, parallelism: usize) -> Self {
-        self.parallelism = Some(parallelism);
-        self
-    }
-
-    /// Sets the processing guarantee.
-    pub fn guarantee(mut self, guarantee: Guarantee) -> Self {
-        self.guarantee = guarantee;
-        self
-    }
-
-    /// Sets the time between snapshots.
-    pub fn snapshot_interval(mut self, interval: Duration) -> Self {
-        self.snapshot_interval = interval;
-        self
-    }
-
-    /// Sets the directory of the job's snapshots.
-    pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.snapshot_dir = Some(dir.into());
-        self
-    }
-
-    /// Starts the job from an exported snapshot file.
-    pub fn restore_from(mut self, path: impl Into<PathBuf>) -> Self {
-        self.restore_from = Some(path.into());
-        self
-    }
-
-    /// Sets what fallible stages do with an item they could not process.
-    pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
-        self.error_policy = policy;
-        self
-    }
-
-    /// Sends dead letters to `dead_letters` instead of only the log.
-    pub fn dead_letters(mut self, dead_letters: DeadLetters) -> Self {
-        self.dead_letters = dead_letters;
-        self
-    }
-
-    /// Restarts a failed execution up to `max_restarts` times, waiting
-    /// `backoff` before each.
-    pub fn auto_restart(mut self, max_restarts: u32, backoff: Duration) -> Self {
-        self.max_restarts = max_restarts;
-        self.restart_backoff = backoff;
-        self
-    }
-}
-
-/// The states of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobStatus {
-    /// Its tasklets are running (or it is restarting).
-    Running,
-    /// Stopped after a final snapshot; [`Job::resume`] starts it again.
-    Suspended,
-    /// All its processors finished (a batch job that ran to the end).
-    Completed,
-    /// A processor failed and no restart was left; the error says which.
-    Failed,
-    /// It was cancelled.
-    Cancelled,
-}
-
-impl JobStatus {
-    /// Whether the job has stopped for good.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
-        )
-    }
-}
+use super::{ControlState, Job, JobConfig, JobControl, JobStatus};
 
 /// One run of a job's tasklets, shared by them and the supervisor.
 ///
@@ -172,7 +31,7 @@ pub(crate) struct Execution {
     remaining: AtomicUsize,
     /// How the execution ended: `None` while it runs or when stopped.
     failure: Mutex<Option<EddyError>>,
-    metrics: Vec<VertexMetricsSource>,
+    pub(super) metrics: Vec<VertexMetricsSource>,
     pub(crate) snapshots: Option<Arc<SnapshotShared>>,
     /// The job's control, to wake the supervisor when the execution ends
     /// (weak: the control holds the execution).
@@ -210,7 +69,7 @@ impl Execution {
 }
 
 /// A request to a job's supervisor.
-enum Command {
+pub(super) enum Command {
     Cancel,
     /// Stop without deleting snapshots: the process is shutting down.
     Shutdown,
@@ -222,248 +81,6 @@ enum Command {
         terminal: bool,
         reply: std::sync::mpsc::Sender<Result<PathBuf, EddyError>>,
     },
-}
-
-struct ControlState {
-    status: JobStatus,
-    error: Option<EddyError>,
-    execution: Option<Arc<Execution>>,
-    commands: VecDeque<Command>,
-    stats: SnapshotStats,
-    /// Stages whose saved state no stage of this job took.
-    unmatched_state: Vec<String>,
-    /// A processor asked for the next snapshot before the interval is up.
-    snapshot_requested: bool,
-}
-
-/// A job's state shared by its handles and its supervisor.
-pub(crate) struct JobControl {
-    id: u64,
-    name: String,
-    guarantee: Guarantee,
-    view: DagView,
-    started: Instant,
-    dead_letters: DeadLetters,
-    state: Mutex<ControlState>,
-    changed: Condvar,
-}
-
-/// A handle to a submitted job. Cheap to clone.
-#[derive(Clone)]
-pub struct Job {
-    control: Arc<JobControl>,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("id", &self.control.id)
-            .field("name", &self.control.name)
-            .field("status", &self.status())
-            .finish()
-    }
-}
-
-impl Job {
-    /// The job's id, unique within its `Eddy` instance.
-    pub fn id(&self) -> u64 {
-        self.control.id
-    }
-
-    /// The job's name.
-    pub fn name(&self) -> &str {
-        &self.control.name
-    }
-
-    /// The processing guarantee the job was submitted with.
-    pub fn guarantee(&self) -> Guarantee {
-        self.control.guarantee
-    }
-
-    /// The current status.
-    pub fn status(&self) -> JobStatus {
-        self.control.state.lock().status
-    }
-
-    fn command(&self, command: Command) {
-        let mut state = self.control.state.lock();
-        if !state.status.is_terminal() {
-            state.commands.push_back(command);
-            self.control.changed.notify_all();
-        }
-    }
-
-    /// Cancels the job; [`join`](Job::join) then returns `Cancelled`. Its
-    /// snapshots are deleted: a job of the same name starts afresh.
-    pub fn cancel(&self) {
-        self.command(Command::Cancel);
-    }
-
-    /// Takes a final snapshot, then stops the job; [`resume`](Job::resume)
-    /// restarts it from that snapshot. Without snapshots it just stops, and
-    /// a resumed job starts from scratch.
-    pub fn suspend(&self) {
-        self.command(Command::Suspend);
-    }
-
-    /// Restarts a suspended job from its latest snapshot.
-    pub fn resume(&self) {
-        self.command(Command::Resume);
-    }
-
-    /// Stops the running execution at once and starts another from the
-    /// latest snapshot (as after a failure).
-    pub fn restart(&self) {
-        self.command(Command::Restart);
-    }
-
-    /// Takes a snapshot and also keeps it under `name` (see
-    /// [`exported_snapshot_path`]), while the job goes on. Start another job
-    /// from it with [`JobConfig::restore_from`]. Needs a guarantee that takes
-    /// snapshots.
-    pub fn export_snapshot(&self, name: &str) -> Result<PathBuf, EddyError> {
-        self.export(name, false)
-    }
-
-    /// Like [`export_snapshot`](Job::export_snapshot), and the job stops
-    /// (cancelled) once the snapshot is durable: the sources emit nothing
-    /// after its barrier, so the snapshot is the job's last word.
-    pub fn cancel_and_export_snapshot(&self, name: &str) -> Result<PathBuf, EddyError> {
-        self.export(name, true)
-    }
-
-    fn export(&self, name: &str, terminal: bool) -> Result<PathBuf, EddyError> {
-        let (reply, answer) = std::sync::mpsc::channel();
-        {
-            let mut state = self.control.state.lock();
-            if state.status.is_terminal() {
-                return Err(EddyError::InvalidJob(format!(
-                    "job '{}' has stopped: a snapshot can be exported only while it runs",
-                    self.control.name
-                )));
-            }
-            state.commands.push_back(Command::Export {
-                name: name.to_string(),
-                terminal,
-                reply,
-            });
-            self.control.changed.notify_all();
-        }
-        answer.recv().unwrap_or_else(|_| {
-            Err(EddyError::InvalidJob(format!(
-                "job '{}' stopped before the snapshot was taken",
-                self.control.name
-            )))
-        })
-    }
-
-    /// Waits until the job stops for good; `Ok` if it completed.
-    pub fn join(&self) -> Result<(), EddyError> {
-        let mut state = self.control.state.lock();
-        while !state.status.is_terminal() {
-            self.control.changed.wait(&mut state);
-        }
-        Self::result_of(&state)
-    }
-
-    /// Waits at most `timeout`; `None` if the job is still running then.
-    pub fn join_timeout(&self, timeout: Duration) -> Option<Result<(), EddyError>> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.control.state.lock();
-        while !state.status.is_terminal() {
-            if self
-                .control
-                .changed
-                .wait_until(&mut state, deadline)
-                .timed_out()
-            {
-                return None;
-            }
-        }
-        Some(Self::result_of(&state))
-    }
-
-    /// Waits until the job has the given status (or stopped for good).
-    pub fn wait_for_status(&self, wanted: JobStatus, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.control.state.lock();
-        while state.status != wanted && !state.status.is_terminal() {
-            if self
-                .control
-                .changed
-                .wait_until(&mut state, deadline)
-                .timed_out()
-            {
-                break;
-            }
-        }
-        state.status == wanted
-    }
-
-    fn result_of(state: &ControlState) -> Result<(), EddyError> {
-        match state.status {
-            JobStatus::Cancelled => Err(EddyError::Cancelled),
-            JobStatus::Failed => Err(match &state.error {
-                Some(EddyError::StageFailed { stage, cause }) => EddyError::StageFailed {
-                    stage: stage.clone(),
-                    cause: cause.clone(),
-                },
-                Some(other) => EddyError::InvalidJob(other.to_string()),
-                None => EddyError::InvalidJob("job failed without an error".into()),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Metrics of every vertex of the current (or last) execution, read now.
-    pub fn metrics(&self) -> Vec<VertexMetrics> {
-        let execution = self.control.state.lock().execution.clone();
-        match execution {
-            Some(e) => e.metrics.iter().map(|m| m.read()).collect(),
-            None => Vec::new(),
-        }
-    }
-
-    /// Items the job's fallible stages sent to its dead letters so far.
-    pub fn dead_letters(&self) -> u64 {
-        self.control.dead_letters.count()
-    }
-
-    /// Snapshot statistics: taken, failed, the latest, the restore.
-    pub fn snapshot_stats(&self) -> SnapshotStats {
-        let state = self.control.state.lock();
-        let mut stats = state.stats.clone();
-        if stats.restored_from.is_some() {
-            stats.restore_duration = state
-                .execution
-                .as_ref()
-                .and_then(|e| e.snapshots.as_ref())
-                .and_then(|s| s.restore_duration());
-        }
-        stats
-    }
-
-    /// Names of stages that saved state in the snapshot the job started
-    /// from but are not in this job (renamed or removed in an upgrade).
-    pub fn unmatched_state(&self) -> Vec<String> {
-        self.control.state.lock().unmatched_state.clone()
-    }
-
-    /// The job's DAG.
-    pub fn dag(&self) -> &DagView {
-        &self.control.view
-    }
-
-    /// Time since submission.
-    pub fn uptime(&self) -> Duration {
-        self.control.started.elapsed()
-    }
-
-    /// Stops the job as the process shuts down, keeping its snapshots so
-    /// that the same job submitted again resumes.
-    pub(crate) fn shutdown(&self) {
-        self.command(Command::Shutdown);
-    }
 }
 
 /// Everything the supervisor needs to build executions.
@@ -687,11 +304,13 @@ impl Supervisor {
     fn wait(&self, execution: &Execution, snapshot_at: Option<Instant>) -> Wake {
         let mut state = self.control.state.lock();
         loop {
-            if let Some(c) = state.commands.pop_front() {
-                return Wake::Command(c);
-            }
+            // An execution that ended is dealt with before the commands that
+            // came meanwhile: a restart must not run a completed job again.
             if execution.all_stopped() {
                 return Wake::Ended;
+            }
+            if let Some(c) = state.commands.pop_front() {
+                return Wake::Command(c);
             }
             match snapshot_at {
                 Some(_) if state.snapshot_requested => {
