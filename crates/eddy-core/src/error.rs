@@ -2,6 +2,28 @@
 
 use thiserror::Error;
 
+impl EddyError {
+    /// A copy of the error, for every handle that asks how the job ended
+    /// (an I/O error keeps its kind and message).
+    pub fn duplicate(&self) -> EddyError {
+        match self {
+            EddyError::InvalidJob(s) => EddyError::InvalidJob(s.clone()),
+            EddyError::StageFailed { stage, cause } => EddyError::StageFailed {
+                stage: stage.clone(),
+                cause: cause.clone(),
+            },
+            EddyError::Cancelled => EddyError::Cancelled,
+            EddyError::JobState(s) => EddyError::JobState(s.clone()),
+            EddyError::SnapshotFailed(s) => EddyError::SnapshotFailed(s.clone()),
+            EddyError::JobFailed(s) => EddyError::JobFailed(s.clone()),
+            EddyError::Io { context, source } => EddyError::Io {
+                context: context.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+        }
+    }
+}
+
 /// An error raised by a processor; it fails the job it runs in.
 #[derive(Debug, Error)]
 #[error("{message}")]
@@ -36,6 +58,17 @@ pub enum EddyError {
     /// The job was cancelled before it completed.
     #[error("job was cancelled")]
     Cancelled,
+    /// A command does not apply to the job in its state (export from a
+    /// stopped job, a snapshot of a job without a guarantee).
+    #[error("{0}")]
+    JobState(String),
+    /// A snapshot could not be taken or written; the message says why.
+    #[error("snapshot failed: {0}")]
+    SnapshotFailed(String),
+    /// The job failed for a reason other than a stage (its snapshots kept
+    /// failing, its restart could not read them).
+    #[error("job failed: {0}")]
+    JobFailed(String),
     /// An I/O error with the path or resource it concerns.
     #[error("{context}: {source}")]
     Io {

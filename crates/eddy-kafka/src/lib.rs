@@ -53,7 +53,7 @@ pub use dead_letter::{
 pub use error::KafkaError;
 pub use murmur2::{murmur2, partition_for_key};
 pub use record::{KafkaRecord, ProducerRecord};
-pub use sink::{AsIs, Guarantee, KafkaSink, KafkaSinkP, KeyBy, SinkMetrics, ToRecord, Unkeyed};
+pub use sink::{Acks, AsIs, KafkaSink, KafkaSinkP, KeyBy, SinkMetrics, ToRecord, Unkeyed};
 pub use source::{
     KafkaSource, KafkaSourceP, MapRecord, Projection, SourceMetrics, StartPosition, ValueOnly,
     WholeRecord, VALUE_BYTES_MAX_DEFAULT,

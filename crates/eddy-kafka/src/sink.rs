@@ -53,12 +53,12 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(300);
 /// Pause while the producer's queue is full during a flush.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(1);
 
-/// What a sink promises about delivery in a job without snapshots. In a job
-/// whose guarantee is `eddy_core::Guarantee::ExactlyOnce` the sink writes
-/// in Kafka transactions whatever this says (see the module docs).
+/// How the producer has its records acknowledged. The job's guarantee
+/// (`eddy_core::Guarantee`) decides the rest: under exactly-once the sink
+/// writes in Kafka transactions whatever this says (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub enum Guarantee {
+pub enum Acks {
     /// Each record is written at least once, in order per partition: the
     /// idempotent producer (`enable.idempotence=true`, `acks=all`), with
     /// every delivery error failing the job.
@@ -67,7 +67,7 @@ pub enum Guarantee {
     /// The leader's acknowledgement only (`acks=1`, no idempotence):
     /// faster, but a broker failure may lose or duplicate records. Delivery
     /// errors still fail the job.
-    None,
+    Leader,
 }
 
 /// Counters of a sink, shared by its instances.
@@ -122,7 +122,7 @@ struct SinkSettings {
     bootstrap: String,
     topic: String,
     properties: Properties,
-    guarantee: Guarantee,
+    acks: Acks,
     parallelism: Option<usize>,
     marker_topic: String,
 }
@@ -139,12 +139,12 @@ impl SinkSettings {
         // Wait up to 5 ms to fill batches: a small latency cost for large
         // batches (the throughput) under load.
         set("linger.ms", "5");
-        match self.guarantee {
-            Guarantee::AtLeastOnce => {
+        match self.acks {
+            Acks::AtLeastOnce => {
                 set("enable.idempotence", "true");
                 set("acks", "all");
             }
-            Guarantee::None => {
+            Acks::Leader => {
                 set("enable.idempotence", "false");
                 set("acks", "1");
             }
@@ -187,7 +187,7 @@ impl KafkaSink<Bytes, Bytes, Unkeyed> {
                 bootstrap: String::new(),
                 topic: topic.into(),
                 properties: Properties::new(),
-                guarantee: Guarantee::AtLeastOnce,
+                acks: Acks::AtLeastOnce,
                 parallelism: None,
                 marker_topic: COMMIT_MARKER_TOPIC.to_string(),
             },
@@ -213,9 +213,9 @@ impl<KE: Encoder, VE: Encoder, M> KafkaSink<KE, VE, M> {
         self
     }
 
-    /// The delivery guarantee (default [`Guarantee::AtLeastOnce`]).
-    pub fn guarantee(mut self, guarantee: Guarantee) -> Self {
-        self.settings.guarantee = guarantee;
+    /// How records are acknowledged (default [`Acks::AtLeastOnce`]).
+    pub fn acks(mut self, acks: Acks) -> Self {
+        self.settings.acks = acks;
         self
     }
 

@@ -210,6 +210,13 @@ pub struct SnapshotStats {
     /// Wall-clock time the latest snapshot became durable: its age tells
     /// an operator whether snapshots still complete.
     pub last_completed_at: Option<std::time::SystemTime>,
+    /// Snapshots that failed (all executions): they are retried at the
+    /// next interval, and too many in a row fail the job.
+    pub failed: u64,
+    /// Failures since the latest completed snapshot.
+    pub failed_in_a_row: u32,
+    /// Why the latest failed snapshot failed.
+    pub last_failure: Option<String>,
     /// Id of the snapshot the current execution started from, if any.
     pub restored_from: Option<u64>,
     /// From the start of the current execution until all its processors
@@ -362,10 +369,13 @@ fn rename_into_place(tmp: &Path, path: &Path) -> Result<(), EddyError> {
         "renaming snapshot {} into place",
         tmp.display()
     )))?;
-    if let Ok(d) = File::open(path.parent().unwrap_or(Path::new("."))) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(format!(
+            "syncing directory {} after renaming a snapshot into it",
+            dir.display()
+        )))
 }
 
 /// Copies a snapshot file to its export name, as durably as a snapshot is
@@ -506,7 +516,11 @@ impl SnapshotStore {
         let ids = self.ids();
         if ids.len() > 2 {
             for old in &ids[..ids.len() - 2] {
-                let _ = std::fs::remove_file(self.path_of(*old));
+                // An old snapshot left behind costs disk, not correctness:
+                // the newest complete one is what counts.
+                if let Err(e) = std::fs::remove_file(self.path_of(*old)) {
+                    tracing::warn!(job = job_name, snapshot = old, error = %e, "cannot delete an old snapshot");
+                }
             }
         }
         Ok((path, size))
@@ -516,7 +530,9 @@ impl SnapshotStore {
     /// cancelled leaves nothing to resume).
     pub fn clear(&self) {
         for id in self.ids() {
-            let _ = std::fs::remove_file(self.path_of(id));
+            if let Err(e) = std::fs::remove_file(self.path_of(id)) {
+                tracing::warn!(snapshot = id, path = %self.path_of(id).display(), error = %e, "cannot delete a snapshot of a finished job");
+            }
         }
     }
 }

@@ -65,13 +65,15 @@ function fmtDuration(ms) {
 // The latest snapshot in a few words: id, age, duration, size.
 function snapshotText(s) {
   if (!s) return "–";
-  if (s.last_id === null) return "none yet";
-  return `#${s.last_id} · ${fmtDuration(s.last_age_ms)} ago · took ${fmtMs(s.last_duration_ms)} · ${fmtBytes(s.last_bytes)}`;
+  const failed = s.failed > 0 ? ` · ${fmt(s.failed)} failed${s.failed_in_a_row > 0 ? ` (${s.failed_in_a_row} in a row)` : ""}` : "";
+  if (s.last_id === null) return `none yet${failed}`;
+  return `#${s.last_id} · ${fmtDuration(s.last_age_ms)} ago · took ${fmtMs(s.last_duration_ms)} · ${fmtBytes(s.last_bytes)}${failed}`;
 }
 function snapshotTitle(s) {
   if (!s) return "the job takes no snapshots (guarantee none)";
   const restored = s.restored_from === null ? "" : `; this run started from snapshot #${s.restored_from}`;
-  return `${fmt(s.completed)} snapshots completed${s.last_entries === null ? "" : `; the latest holds ${fmt(s.last_entries)} entries`}${restored}`;
+  const failure = s.last_failure ? `; the latest failure: ${s.last_failure}` : "";
+  return `${fmt(s.completed)} snapshots completed${s.last_entries === null ? "" : `; the latest holds ${fmt(s.last_entries)} entries`}${restored}${failure}`;
 }
 function fillBar(f) {
   const pct = Math.round(Math.min(1, Math.max(0, f)) * 100);

@@ -89,6 +89,11 @@ pub fn render(node: &Node) -> String {
         "counter",
         "Snapshots the job completed (jobs with a guarantee that takes snapshots).",
     );
+    let mut snap_failed = family(
+        "eddy_job_snapshots_failed_total",
+        "counter",
+        "Snapshots that failed (retried at the next interval; too many in a row fail the job).",
+    );
     let mut snap_duration = family(
         "eddy_job_snapshot_last_duration_seconds",
         "gauge",
@@ -174,6 +179,7 @@ pub fn render(node: &Node) -> String {
             let stats = job.snapshot_stats();
             let l = labels(&[("job", &name), ("job_id", &id)]);
             snap_done.samples.push((l.clone(), stats.completed as f64));
+            snap_failed.samples.push((l.clone(), stats.failed as f64));
             if stats.completed > 0 {
                 snap_duration
                     .samples
@@ -212,6 +218,7 @@ pub fn render(node: &Node) -> String {
         &job_uptime,
         &dead,
         &snap_done,
+        &snap_failed,
         &snap_duration,
         &snap_bytes,
         &snap_entries,

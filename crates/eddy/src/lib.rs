@@ -74,7 +74,7 @@ pub mod grid {
 #[cfg(feature = "kafka")]
 pub mod kafka {
     pub use eddy_kafka::{
-        create_topic, dead_letter_topic, end_offsets, partition_count, DeadLetter,
+        create_topic, dead_letter_topic, end_offsets, partition_count, Acks, DeadLetter,
         DeadLetterRecord, KafkaError, KafkaRecord, KafkaSink, KafkaSource, ProducerRecord,
         Properties, StartPosition,
     };

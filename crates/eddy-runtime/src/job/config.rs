@@ -43,6 +43,11 @@ pub struct JobConfig {
     pub error_policy: ErrorPolicy,
     /// Where dead letters go (default: the log), with their count.
     pub dead_letters: DeadLetters,
+    /// Snapshots that may fail in a row (each is logged, counted and
+    /// retried at the next interval) before the job fails with the cause:
+    /// a job that can no longer snapshot would otherwise run on with its
+    /// recovery point growing older unnoticed.
+    pub snapshot_failures_max: u32,
 }
 
 impl Default for JobConfig {
@@ -59,6 +64,7 @@ impl Default for JobConfig {
             restart_backoff: Duration::from_millis(500),
             error_policy: ErrorPolicy::Fail,
             dead_letters: DeadLetters::log(),
+            snapshot_failures_max: 3,
         }
     }
 }
@@ -103,6 +109,12 @@ impl JobConfig {
     /// Sets what fallible stages do with an item they could not process.
     pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
         self.error_policy = policy;
+        self
+    }
+
+    /// Fails the job after `failures` snapshots failed in a row (at least 1).
+    pub fn snapshot_failures_max(mut self, failures: u32) -> Self {
+        self.snapshot_failures_max = failures.max(1);
         self
     }
 

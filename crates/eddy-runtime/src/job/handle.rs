@@ -107,7 +107,7 @@ impl Job {
         {
             let mut state = self.control.state.lock();
             if state.status.is_terminal() {
-                return Err(EddyError::InvalidJob(format!(
+                return Err(EddyError::JobState(format!(
                     "job '{}' has stopped: a snapshot can be exported only while it runs",
                     self.control.name
                 )));
@@ -120,7 +120,7 @@ impl Job {
             self.control.changed.notify_all();
         }
         answer.recv().unwrap_or_else(|_| {
-            Err(EddyError::InvalidJob(format!(
+            Err(EddyError::JobState(format!(
                 "job '{}' stopped before the snapshot was taken",
                 self.control.name
             )))
@@ -174,12 +174,10 @@ impl Job {
         match state.status {
             JobStatus::Cancelled => Err(EddyError::Cancelled),
             JobStatus::Failed => Err(match &state.error {
-                Some(EddyError::StageFailed { stage, cause }) => EddyError::StageFailed {
-                    stage: stage.clone(),
-                    cause: cause.clone(),
-                },
-                Some(other) => EddyError::InvalidJob(other.to_string()),
-                None => EddyError::InvalidJob("job failed without an error".into()),
+                Some(error) => error.duplicate(),
+                None => EddyError::JobFailed(
+                    "the job failed without an error; this is a bug in Eddy".into(),
+                ),
             }),
             _ => Ok(()),
         }

@@ -98,6 +98,13 @@ pub(crate) fn start(
     spec: JobSpec,
     scheduler: Arc<Scheduler>,
 ) -> Result<(Job, std::thread::JoinHandle<()>), EddyError> {
+    tracing::info!(
+        job = %name,
+        id,
+        guarantee = %spec.config.guarantee,
+        parallelism = spec.parallelism,
+        "job submitted"
+    );
     spec.dag.resolve_parallelism(spec.parallelism)?;
     if spec.config.guarantee.takes_snapshots() {
         spec.dag.check_unique_names()?;
@@ -214,6 +221,16 @@ impl Supervisor {
     }
 
     fn set_status(&self, status: JobStatus, error: Option<EddyError>) {
+        match (status, &error) {
+            (JobStatus::Failed, Some(e)) => {
+                tracing::error!(job = %self.name, error = %e, "job failed")
+            }
+            (JobStatus::Failed, None) => tracing::error!(job = %self.name, "job failed"),
+            (JobStatus::Completed, _) => tracing::info!(job = %self.name, "job completed"),
+            (JobStatus::Cancelled, _) => tracing::info!(job = %self.name, "job cancelled"),
+            (JobStatus::Suspended, _) => tracing::info!(job = %self.name, "job suspended"),
+            (JobStatus::Running, _) => tracing::info!(job = %self.name, "job running"),
+        }
         let mut state = self.control.state.lock();
         state.status = status;
         if error.is_some() {
@@ -345,7 +362,7 @@ impl Supervisor {
         terminal: bool,
     ) -> Result<PathBuf, EddyError> {
         let (Some(shared), Some(store)) = (&execution.snapshots, &self.store) else {
-            return Err(EddyError::InvalidJob(format!(
+            return Err(EddyError::JobState(format!(
                 "job '{}' takes no snapshots: submit it with a guarantee of at-least-once or exactly-once",
                 self.name
             )));
@@ -369,7 +386,7 @@ impl Supervisor {
             // side input never ends would otherwise hold the job's commands
             // back for good).
             if stopped() || !control.state.lock().commands.is_empty() {
-                return Err(EddyError::InvalidJob(format!(
+                return Err(EddyError::JobState(format!(
                     "job '{}': a snapshot waits until every join has read its side input, and the job was stopped or given a command first",
                     self.name
                 )));
@@ -382,7 +399,7 @@ impl Supervisor {
         let parts = shared
             .wait_complete(|| stopped() || stop_requested())
             .ok_or_else(|| {
-                EddyError::InvalidJob(format!(
+                EddyError::JobState(format!(
                     "job '{}' stopped before snapshot {id} completed",
                     self.name
                 ))
@@ -433,6 +450,41 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Counts and logs a periodic snapshot's outcome. A snapshot that did
+    /// not happen because the job is stopping or busy with a command is no
+    /// failure; any other error is, and after `snapshot_failures_max` in a
+    /// row the job fails with the cause (`Err`).
+    fn account_snapshot(&self, result: Result<PathBuf, EddyError>) -> Result<(), EddyError> {
+        let error = match result {
+            Ok(path) => {
+                let mut state = self.control.state.lock();
+                state.stats.failed_in_a_row = 0;
+                tracing::debug!(job = %self.name, snapshot = state.stats.last_id, path = %path.display(), "snapshot complete");
+                return Ok(());
+            }
+            Err(EddyError::JobState(why)) => {
+                tracing::debug!(job = %self.name, reason = %why, "snapshot skipped");
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let mut state = self.control.state.lock();
+        let stats = &mut state.stats;
+        stats.failed += 1;
+        stats.failed_in_a_row += 1;
+        stats.last_failure = Some(error.to_string());
+        let in_a_row = stats.failed_in_a_row;
+        let max = self.spec.config.snapshot_failures_max.max(1);
+        tracing::warn!(job = %self.name, error = %error, failed_in_a_row = in_a_row, max, "snapshot failed");
+        if in_a_row >= max {
+            return Err(EddyError::SnapshotFailed(format!(
+                "job '{}': {in_a_row} snapshots failed in a row, the latest with: {error}; fix the cause (disk space, permissions of the snapshot directory) and resume the job from its latest complete snapshot by submitting it again under the same name",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
     fn clear_snapshots(&self) {
         if let Some(store) = &self.store {
             store.clear();
@@ -461,6 +513,13 @@ impl Supervisor {
                             }
                             Some(error) if restarts < self.spec.config.max_restarts => {
                                 restarts += 1;
+                                tracing::warn!(
+                                    job = %self.name,
+                                    error = %error,
+                                    restart = restarts,
+                                    max_restarts = self.spec.config.max_restarts,
+                                    "execution failed; restarting from the latest snapshot"
+                                );
                                 std::thread::sleep(self.spec.config.restart_backoff);
                                 if let Err(e) = self.prepare_restart() {
                                     return self.set_status(JobStatus::Failed, Some(e));
@@ -476,10 +535,15 @@ impl Supervisor {
                         break;
                     }
                     Wake::SnapshotDue => {
-                        // A snapshot that fails (a full disk) is not the
+                        // A snapshot that fails (a full disk) is not yet the
                         // job's failure: the next one may succeed, and
-                        // recovery uses the last complete one.
-                        let _ = self.take_snapshot(&execution, false);
+                        // recovery uses the last complete one. Too many in
+                        // a row are.
+                        let result = self.take_snapshot(&execution, false);
+                        if let Err(cause) = self.account_snapshot(result) {
+                            self.stop_and_wait(&execution);
+                            return self.set_status(JobStatus::Failed, Some(cause));
+                        }
                         snapshot_at = Some(Instant::now() + interval);
                     }
                     Wake::Command(Command::Cancel) => {
@@ -492,6 +556,7 @@ impl Supervisor {
                         return self.set_status(JobStatus::Cancelled, None);
                     }
                     Wake::Command(Command::Restart) => {
+                        tracing::info!(job = %self.name, "restart requested; restarting from the latest snapshot");
                         self.stop_and_wait(&execution);
                         if let Err(e) = self.prepare_restart() {
                             return self.set_status(JobStatus::Failed, Some(e));
@@ -501,7 +566,13 @@ impl Supervisor {
                     }
                     Wake::Command(Command::Suspend) => {
                         if takes_snapshots {
-                            let _ = self.take_snapshot(&execution, true);
+                            // Without its terminal snapshot the job resumes
+                            // from the latest complete one, which its
+                            // guarantee covers: logged and counted, not fatal.
+                            let result = self.take_snapshot(&execution, true);
+                            if let Err(cause) = self.account_snapshot(result) {
+                                tracing::warn!(job = %self.name, error = %cause, "suspended without a terminal snapshot");
+                            }
                         }
                         self.stop_and_wait(&execution);
                         self.set_status(JobStatus::Suspended, None);
@@ -553,7 +624,7 @@ impl Supervisor {
                 match c {
                     Command::Resume | Command::Cancel | Command::Shutdown => return Some(c),
                     Command::Export { reply, .. } => {
-                        let _ = reply.send(Err(EddyError::InvalidJob(format!(
+                        let _ = reply.send(Err(EddyError::JobState(format!(
                             "job '{}' is suspended: resume it to export a snapshot",
                             self.name
                         ))));

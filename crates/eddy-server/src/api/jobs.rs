@@ -61,6 +61,12 @@ struct SnapshotView {
     last_age_ms: Option<u64>,
     /// The snapshot the current execution started from.
     restored_from: Option<u64>,
+    /// Snapshots that failed, over all executions.
+    failed: u64,
+    /// Failures since the latest completed snapshot.
+    failed_in_a_row: u32,
+    /// Why the latest failed snapshot failed.
+    last_failure: Option<String>,
 }
 
 impl SnapshotView {
@@ -78,6 +84,9 @@ impl SnapshotView {
             last_entries: done.then_some(stats.last_entries),
             last_age_ms: age_ms.filter(|_| done),
             restored_from: stats.restored_from,
+            failed: stats.failed,
+            failed_in_a_row: stats.failed_in_a_row,
+            last_failure: stats.last_failure.clone(),
         }
     }
 }
