@@ -1122,4 +1122,53 @@ mod tests {
         );
         assert!(stored_one.iter().all(|a| a.owner.starts_with("holder-")));
     }
+
+    #[test]
+    fn when_served_then_the_velocity_rule_fires_on_a_few_cards_only() {
+        // 100 s of a served run's event time, processed as fast as
+        // possible. The card population grows with the rate, so a card's
+        // payments per minute, and so the share of cards alerted, are the
+        // same at 4,000/s as at the served default of 20,000/s: the test
+        // takes the smaller rate to stay quick.
+        let rate = 4_000.0;
+        let events = (rate * 100.0) as u64;
+        let cards = served_cards(Some(rate));
+        let input = DemoInput {
+            seed: 7,
+            events: Some(events),
+            rate: None,
+            start_ts: START_TS,
+            ms_per_txn: 1000.0 / rate,
+            kafka: None,
+            postgres: None,
+            cards,
+        };
+        let eddy = Eddy::new(EddyConfig::with_threads(2));
+        let grid = Grid::new();
+        let p = Pipeline::new();
+        let alerts = build(&p, &grid, input, None).unwrap();
+        eddy.submit(p, JobConfig::default())
+            .unwrap()
+            .join()
+            .unwrap();
+        let velocity: std::collections::HashSet<u32> = alerts
+            .take()
+            .into_iter()
+            .filter(|a| a.rule == Rule::Velocity)
+            .map(|a| a.card)
+            .collect();
+        // The injected bursts (one per 10,000 payments) always fire.
+        let bursts = events / 10_000;
+        assert!(
+            velocity.len() as u64 >= bursts / 2,
+            "{} cards",
+            velocity.len()
+        );
+        let share = velocity.len() as f64 / cards as f64;
+        assert!(
+            share < 0.05,
+            "velocity alerts on {:.1}% of {cards} cards",
+            share * 100.0
+        );
+    }
 }
