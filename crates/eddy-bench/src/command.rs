@@ -252,17 +252,17 @@ fn bench_nexmark(
     variant: &str,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut options = eddy_nexmark::NexmarkOptions {
+    let mut options = crate::nexmark::NexmarkOptions {
         query: query.parse()?,
         variant: variant.parse()?,
         events,
         rate_per_sec: rate,
-        ..eddy_nexmark::NexmarkOptions::default()
+        ..crate::nexmark::NexmarkOptions::default()
     };
     if let Some(p) = parallelism {
         options.parallelism = p;
     }
-    let report = eddy_nexmark::run(&options)?;
+    let report = crate::nexmark::run(&options)?;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -3,16 +3,13 @@
 
 use super::{timed, Comparison};
 use crate::alloc::allocations;
-use eddy::processor::{Inbox, Outbox, Processor, ProcessorContext};
-use eddy::{agg, Pipeline, Sink, Sinks, Sources, WindowDefinition};
+use crate::latency::{LatencySink, SinkState};
+use eddy::{agg, Pipeline, Sinks, Sources, WindowDefinition};
 use eddy::{Eddy, EddyConfig, JobConfig};
-use eddy::{Event, ProcessorError};
 use hashbrown::HashMap;
-use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::hint::black_box;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Number of distinct keys in the keyed scenarios.
@@ -264,74 +261,6 @@ pub fn throughput(events: u64) -> Vec<Comparison> {
     rows
 }
 
-/// Records the latency of each window result into a histogram.
-struct LatencySink {
-    histogram: Arc<Mutex<Histogram<u64>>>,
-    warmup_until_ms: i64,
-}
-
-struct LatencySinkP {
-    histogram: Arc<Mutex<Histogram<u64>>>,
-    local: Histogram<u64>,
-    warmup_until_ms: i64,
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
-impl Processor for LatencySinkP {
-    type In = Event<eddy::WindowResult<u32, i64>>;
-    type Out = ();
-    fn process<O: Outbox<()>>(
-        &mut self,
-        _: usize,
-        inbox: &mut Inbox<Self::In>,
-        _: &mut O,
-    ) -> Result<(), ProcessorError> {
-        let now = now_us();
-        while let Some(e) = inbox.poll() {
-            if e.value.end > self.warmup_until_ms {
-                let latency = (now - e.value.end * 1000).max(0) as u64;
-                // Saturate rather than fail on an outlier beyond the range.
-                let _ = self.local.record(latency.min(self.local.high()));
-            }
-        }
-        Ok(())
-    }
-    fn close(&mut self) -> Result<(), ProcessorError> {
-        let mut shared = self
-            .histogram
-            .lock()
-            .map_err(|_| ProcessorError::new("histogram lock poisoned"))?;
-        shared
-            .add(&self.local)
-            .map_err(|e| ProcessorError::new(format!("merging latency histograms: {e}")))
-    }
-}
-
-impl Sink<eddy::WindowResult<u32, i64>> for LatencySink {
-    type Processor = LatencySinkP;
-    fn name(&self) -> String {
-        "latency".into()
-    }
-    fn create(&self, _ctx: &ProcessorContext) -> LatencySinkP {
-        LatencySinkP {
-            histogram: self.histogram.clone(),
-            local: new_histogram(),
-            warmup_until_ms: self.warmup_until_ms,
-        }
-    }
-}
-
-fn new_histogram() -> Histogram<u64> {
-    // Microseconds up to 60 s, 3 significant digits.
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
-}
-
 /// Generator at `rate` events/s with event time = scheduled wall-clock time,
 /// keyed tumbling count in 20 ms windows; latency = emission wall clock minus
 /// window end.
@@ -339,7 +268,7 @@ pub fn latency(rate_per_sec: f64, seconds: u64, workers: usize) -> LatencyReport
     let window_ms = 20;
     let warmup_ms = 2000;
     let start_ms = crate::now_ms() + 50;
-    let histogram = Arc::new(Mutex::new(new_histogram()));
+    let state = SinkState::new();
     let eddy = eddy_with(workers);
     let p = Pipeline::new();
     let per_ms = rate_per_sec / 1000.0;
@@ -357,13 +286,16 @@ pub fn latency(rate_per_sec: f64, seconds: u64, workers: usize) -> LatencyReport
         )))
         .aggregate(agg::count())
         .write_to(LatencySink {
-            histogram: histogram.clone(),
-            warmup_until_ms: start_ms + warmup_ms,
+            state: state.clone(),
+            // Window results: the reference time is the window end.
+            window_offset_ms: 1,
+            measured: Some((start_ms + warmup_ms + 1, i64::MAX)),
+            first_per_reference: false,
         });
     eddy.submit(p, JobConfig::default().parallelism(workers))
         .and_then(|job| job.join())
         .unwrap_or_else(|e| panic!("latency job failed: {e}"));
-    let h = histogram.lock().expect("job finished");
+    let h = state.histogram.lock().expect("job finished");
     LatencyReport {
         rate_per_sec,
         window_ms,

@@ -14,7 +14,12 @@
 //! - [`grid`]: the grid's maps against `hashbrown`.
 //! - [`kafka`]: Kafka → Eddy → Kafka against a raw librdkafka copy loop.
 //! - [`postgres`]: the PostgreSQL sink against plain `INSERT` and `COPY`.
-//! - NEXMark: `eddy_nexmark::run`.
+//! - [`nexmark`]: a NEXMark query of `eddy-nexmark`, throughput, events per
+//!   CPU-second, latency at a fixed rate and peak memory; `bench/compare`
+//!   runs it beside Hazelcast Jet.
+//!
+//! Every latency is measured by one sink ([`latency`]'s), every benchmark
+//! reports through [`Comparison`] or a report of its own with the ratio.
 
 pub mod alloc;
 mod command;
@@ -22,7 +27,10 @@ pub mod engine;
 pub mod enrichment;
 pub mod grid;
 pub mod kafka;
+mod latency;
+pub mod nexmark;
 pub mod postgres;
+mod proc_stats;
 pub mod snapshot;
 
 pub use command::{run, BenchCommand};

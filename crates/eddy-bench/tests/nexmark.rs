@@ -1,7 +1,8 @@
 //! The harness end to end: small runs of each query, with and without a
 //! fixed rate.
 
-use eddy_nexmark::{run, NexmarkError, NexmarkOptions, Query, Variant};
+use eddy_bench::nexmark::{run, NexmarkError, NexmarkOptions};
+use eddy_nexmark::{Query, Variant};
 
 #[test]
 fn when_each_query_runs_then_the_report_counts_every_event() {

@@ -1,4 +1,5 @@
-//! The benchmark harness: runs one query and measures it.
+//! `eddy bench nexmark`: runs one NEXMark query (from `eddy-nexmark`) and
+//! measures it.
 //!
 //! Figures, as the issue and nexmark-jet define them:
 //!
@@ -14,21 +15,16 @@
 //!   window end, or of each millisecond), and none during the warm-up;
 //! * peak RSS of the process.
 
-use crate::generator::GeneratorConfig;
-use crate::jet::{JetConfig, JET_KEYS};
-use crate::model::Event;
+use crate::latency::{now_us, LatencySink, SinkState};
 use crate::proc_stats::{peak_rss_bytes, process_cpu_secs};
-use crate::queries::{self, QueryConfig};
-use crate::{Query, Variant};
-use eddy_core::{EddyError, Inbox, Outbox, Processor, ProcessorContext, ProcessorError};
-use eddy_pipeline::{Pipeline, Sink, Sources};
-use eddy_runtime::{Eddy, EddyConfig, JobConfig};
-use hdrhistogram::Histogram;
+use eddy::{Eddy, EddyConfig, EddyError, JobConfig, Pipeline, Sources};
+use eddy_nexmark::jet::JET_KEYS;
+use eddy_nexmark::queries::{self, QueryConfig};
+use eddy_nexmark::{Event, GeneratorConfig, JetConfig, Query, Variant};
 use serde::Serialize;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 /// Event-time rate of runs without `--rate` (as fast as possible): event
 /// time still advances by `1 / rate` per event, which sets how many events
@@ -260,14 +256,12 @@ where
             start_ms + span_ms,
         ));
     }
-    let state = Arc::new(SinkState {
-        histogram: Mutex::new(new_histogram()),
-        outputs: AtomicU64::new(0),
-    });
+    let state = SinkState::new();
     let sink = LatencySink {
         state: state.clone(),
         window_offset_ms: i64::from(options.query.is_windowed()),
         measured,
+        first_per_reference: true,
     };
     let p = Pipeline::new();
     match options.query {
@@ -332,109 +326,4 @@ fn poisoned() -> NexmarkError {
     NexmarkError::Job(EddyError::InvalidJob(
         "a latency sink panicked while holding the histogram".into(),
     ))
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
-fn new_histogram() -> Histogram<u64> {
-    // Microseconds from 1 to 10 minutes, 3 significant digits.
-    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
-}
-
-/// What the sink instances share: the merged histogram and the count.
-struct SinkState {
-    histogram: Mutex<Histogram<u64>>,
-    outputs: AtomicU64,
-}
-
-/// Counts results and records their latency.
-struct LatencySink {
-    state: Arc<SinkState>,
-    /// 1 for window results, whose event time is their window end minus 1.
-    window_offset_ms: i64,
-    /// Reference times whose results are measured, `[from, until]` ms;
-    /// `None`: latency is not measured.
-    measured: Option<(i64, i64)>,
-}
-
-impl<T: Send + 'static> Sink<T> for LatencySink {
-    type Processor = LatencySinkP<T>;
-
-    fn name(&self) -> String {
-        "nexmark-sink".into()
-    }
-
-    fn create(&self, _ctx: &ProcessorContext) -> LatencySinkP<T> {
-        LatencySinkP {
-            state: self.state.clone(),
-            local: new_histogram(),
-            outputs: 0,
-            window_offset_ms: self.window_offset_ms,
-            measured: self.measured,
-            last_reference_ms: i64::MIN,
-            _t: std::marker::PhantomData,
-        }
-    }
-}
-
-/// The processor of [`LatencySink`]: a local histogram, merged on close.
-struct LatencySinkP<T> {
-    state: Arc<SinkState>,
-    local: Histogram<u64>,
-    outputs: u64,
-    window_offset_ms: i64,
-    measured: Option<(i64, i64)>,
-    last_reference_ms: i64,
-    _t: std::marker::PhantomData<fn(T)>,
-}
-
-impl<T: Send + 'static> Processor for LatencySinkP<T> {
-    type In = eddy_core::Event<T>;
-    type Out = ();
-
-    fn process<O: Outbox<()>>(
-        &mut self,
-        _: usize,
-        inbox: &mut Inbox<Self::In>,
-        _: &mut O,
-    ) -> Result<(), ProcessorError> {
-        self.outputs += inbox.len() as u64;
-        let Some((from_ms, until_ms)) = self.measured else {
-            while inbox.poll().is_some() {}
-            return Ok(());
-        };
-        // One clock reading per batch: the items of a batch leave together.
-        let now = now_us();
-        while let Some(e) = inbox.poll() {
-            let reference_ms = e.ts + self.window_offset_ms;
-            if reference_ms > self.last_reference_ms {
-                self.last_reference_ms = reference_ms;
-                if (from_ms..=until_ms).contains(&reference_ms) {
-                    let latency = (now - reference_ms * 1000).max(0) as u64;
-                    // Saturate rather than fail on an outlier beyond range.
-                    let _ = self.local.record(latency.min(self.local.high()));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn close(&mut self) -> Result<(), ProcessorError> {
-        self.state
-            .outputs
-            .fetch_add(self.outputs, Ordering::Relaxed);
-        let mut shared = self
-            .state
-            .histogram
-            .lock()
-            .map_err(|_| ProcessorError::new("latency histogram lock poisoned"))?;
-        shared
-            .add(&self.local)
-            .map_err(|e| ProcessorError::new(format!("merging latency histograms: {e}")))
-    }
 }
