@@ -36,7 +36,9 @@ pub use aggregate::AggregateOperation;
 pub use dead_letter::{DeadLetter, DeadLetters, ErrorPolicy};
 pub use error::{EddyError, ProcessorError};
 pub use item::{Either, Event, Msg, SnapshotBarrier, Watermark, NO_TIMESTAMP};
-pub use processor::{Inbox, Outbox, Processor, ProcessorContext, SnapshotRequester, VecOutbox};
+pub use processor::{
+    Inbox, Outbox, Processor, ProcessorContext, SnapshotRequester, VecOutbox, Waker,
+};
 pub use snapshot::{
     Guarantee, PendingEpochs, SealedEpoch, SnapshotEntry, SnapshotWriter, State, StateKey,
 };

@@ -106,6 +106,17 @@ pub trait Processor: Send + 'static {
         Ok(outbox.offer_watermark(watermark))
     }
 
+    /// When the processor next needs a call though no input arrives, as
+    /// wall-clock milliseconds since the epoch: the next item a rate-limited
+    /// source is due to emit, a timer. A worker whose processors have
+    /// nothing to do sleeps until the earliest such time, new input, or a
+    /// short safety timer, whichever comes first; `None` (the default)
+    /// leaves it to input and the timer. Called only after a call that made
+    /// no progress, so it may be approximate but must not be late.
+    fn wake_at_ms(&self) -> Option<i64> {
+        None
+    }
+
     /// Called in every round in which the processor got no input: the place
     /// for timers and wall-clock work (early window results, idle timeouts).
     /// Returns `false` to be called again before any input.
@@ -351,10 +362,52 @@ pub struct ProcessorContext {
     pub snapshot_interval: Option<std::time::Duration>,
     /// Asks the job for a snapshot before its interval is up.
     pub snapshot_requester: SnapshotRequester,
+    /// Wakes the thread that runs this instance: for a processor fed by a
+    /// thread of its own (a Kafka consumer), which calls it after handing
+    /// over data so that a sleeping worker does not wait for its timer.
+    pub waker: Waker,
     /// Where items that a fallible stage could not process go.
     pub dead_letters: crate::DeadLetters,
     /// What a fallible stage does with such an item, unless the stage says.
     pub error_policy: crate::ErrorPolicy,
+}
+
+/// Wakes the worker thread of a processor instance from another thread.
+///
+/// A worker with nothing to do sleeps until new input, a processor's
+/// deadline ([`Processor::wake_at_ms`]) or a short timer; queues wake it on
+/// data and room, and this wakes it for input that arrives any other way.
+/// Cheap to clone; waking before the thread is known, or while it runs,
+/// does no harm (the thread's next sleep returns at once).
+#[derive(Clone, Default)]
+pub struct Waker(Arc<std::sync::OnceLock<std::thread::Thread>>);
+
+impl Waker {
+    /// Wakes the thread, if it is known.
+    pub fn wake(&self) {
+        if let Some(thread) = self.0.get() {
+            thread.unpark();
+        }
+    }
+
+    /// Records the thread to wake (the runtime's side, once per instance).
+    pub fn bind(&self, thread: &std::thread::Thread) {
+        // An instance runs on one thread for its whole life: a second bind
+        // names the same thread, and keeping the first is right.
+        if self.0.get().is_none() {
+            self.0.get_or_init(|| thread.clone());
+        }
+    }
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Waker(bound)"
+        } else {
+            "Waker(unbound)"
+        })
+    }
 }
 
 /// Asks a job for its next snapshot now rather than at the end of the
@@ -402,6 +455,7 @@ impl ProcessorContext {
             guarantee: Guarantee::None,
             snapshot_interval: None,
             snapshot_requester: SnapshotRequester::default(),
+            waker: Waker::default(),
             dead_letters: crate::DeadLetters::log(),
             error_policy: crate::ErrorPolicy::Fail,
         }

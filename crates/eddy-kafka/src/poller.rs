@@ -200,6 +200,7 @@ where
             .collect(),
         connected: false,
         failing: false,
+        waker: ctx.waker.clone(),
         request_timeout: (s.connect_timeout / 4).clamp(Duration::from_millis(250), REQUEST_TIMEOUT),
     };
     let thread = std::thread::Builder::new()
@@ -246,6 +247,9 @@ where
     /// Whether the last poll reported an error and no record came since:
     /// the log says when the consumer loses and regains the broker, once.
     failing: bool,
+    /// Wakes the processor's worker when a message is handed over, so that
+    /// a sleeping worker takes records at once rather than at its timer.
+    waker: eddy_core::Waker,
     /// Timeout of metadata and offset requests: shorter while connecting,
     /// so that several attempts fit in the connect timeout.
     request_timeout: Duration,
@@ -316,7 +320,10 @@ where
     fn push(&self, mut msg: FromPoller<P::Out>) {
         loop {
             match self.queue.push(msg) {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.waker.wake();
+                    return;
+                }
                 Err(back) => {
                     if self.stopping() {
                         return;

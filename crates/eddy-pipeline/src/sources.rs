@@ -369,6 +369,27 @@ where
     ) -> Result<(), ProcessorError> {
         Ok(())
     }
+    /// A rate-limited generator sleeps until its next item is due, rounded
+    /// up to a whole millisecond: at most a thousand wake-ups a second, each
+    /// emitting what came due, for at most a millisecond of added latency.
+    fn wake_at_ms(&self) -> Option<i64> {
+        let rate = self.rate_per_sec?;
+        let next = self.runs.iter().map(|r| r.next).min()?;
+        if self.end_seq.is_some_and(|end| next >= end) {
+            return None;
+        }
+        let start_ms = match (self.anchor_epoch_ms, self.started) {
+            (Some(anchor), _) => anchor as f64,
+            (None, Some(started)) => {
+                eddy_runtime::metrics::now_ms() as f64 - started.elapsed().as_secs_f64() * 1000.0
+            }
+            // Not started: the next call starts the schedule.
+            (None, None) => return None,
+        };
+        let due_ms = start_ms + (next.saturating_sub(self.start_seq)) as f64 * 1000.0 / rate;
+        Some(due_ms.ceil() as i64)
+    }
+
     fn complete<O: Outbox<Event<T>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {
         let due = self.due_seq().min(self.end_seq.unwrap_or(u64::MAX));
         if let [run] = self.runs.as_mut_slice() {

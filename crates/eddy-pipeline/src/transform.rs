@@ -665,6 +665,10 @@ where
         self.inner.is_cooperative()
     }
 
+    fn wake_at_ms(&self) -> Option<i64> {
+        self.inner.wake_at_ms()
+    }
+
     fn process<B: Outbox<Self::Out>>(
         &mut self,
         ordinal: usize,

@@ -430,6 +430,7 @@ impl Dag {
                     guarantee: snapshots.guarantee,
                     snapshot_interval: snapshots.shared.as_ref().map(|_| snapshots.interval),
                     snapshot_requester: snapshots.requester.clone(),
+                    waker: eddy_core::Waker::default(),
                     dead_letters: failures.dead_letters.clone(),
                     error_policy: failures.policy,
                 };

@@ -37,8 +37,12 @@ pub(crate) trait Tasklet: Send {
     fn is_cooperative(&self) -> bool;
     /// Called once on the thread that runs it, before `call`.
     fn init(&mut self) -> Result<(), ProcessorError>;
-    /// Tells the queues which thread to wake for this tasklet.
+    /// Tells the queues (and the processor's waker) which thread to wake
+    /// for this tasklet.
     fn bind_thread(&mut self, thread: &std::thread::Thread);
+    /// When the tasklet next needs a call though no input arrives
+    /// (wall-clock ms since the epoch), as its processor says.
+    fn wake_at_ms(&self) -> Option<i64>;
     /// Does a bounded amount of work.
     fn call(&mut self) -> Result<Progress, ProcessorError>;
     /// Releases resources; called once at the end, whatever the outcome.
@@ -632,6 +636,7 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
     }
 
     fn bind_thread(&mut self, thread: &std::thread::Thread) {
+        self.context.waker.bind(thread);
         for input in &self.inputs {
             input.queue.bind_consumer(thread);
         }
@@ -640,6 +645,10 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
                 queue.bind_producer(thread);
             }
         }
+    }
+
+    fn wake_at_ms(&self) -> Option<i64> {
+        self.processor.wake_at_ms()
     }
 
     fn call(&mut self) -> Result<Progress, ProcessorError> {
