@@ -380,23 +380,22 @@ pub struct ProcessorContext {
 /// Cheap to clone; waking before the thread is known, or while it runs,
 /// does no harm (the thread's next sleep returns at once).
 #[derive(Clone, Default)]
-pub struct Waker(Arc<std::sync::OnceLock<std::thread::Thread>>);
+pub struct Waker(Arc<std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>>);
 
 impl Waker {
-    /// Wakes the thread, if it is known.
+    /// Wakes the instance's thread and marks the instance as having work,
+    /// once the runtime has bound it.
     pub fn wake(&self) {
-        if let Some(thread) = self.0.get() {
-            thread.unpark();
+        if let Some(wake) = self.0.get() {
+            wake();
         }
     }
 
-    /// Records the thread to wake (the runtime's side, once per instance).
-    pub fn bind(&self, thread: &std::thread::Thread) {
-        // An instance runs on one thread for its whole life: a second bind
-        // names the same thread, and keeping the first is right.
-        if self.0.get().is_none() {
-            self.0.get_or_init(|| thread.clone());
-        }
+    /// Records how to wake the instance (the runtime's side, once per
+    /// instance: it runs on one thread for its whole life, so the first
+    /// binding stays).
+    pub fn bind(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        self.0.get_or_init(|| wake);
     }
 }
 

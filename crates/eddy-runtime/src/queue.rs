@@ -3,6 +3,7 @@
 use crossbeam_queue::ArrayQueue;
 use eddy_core::Msg;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::thread::Thread;
 
@@ -40,6 +41,46 @@ impl Default for QueueLimits {
     }
 }
 
+/// Tells a worker that a tasklet has something to do, and wakes the
+/// worker's thread.
+///
+/// A worker calls only the tasklets whose signal was raised since their
+/// last call (or that made progress in it, or whose deadline came, or all
+/// of them every few milliseconds, for what nothing signals), so that a
+/// trickle of input through a long pipeline costs a call of the tasklets it
+/// reaches, not of every tasklet of the worker.
+///
+/// Thread safety: raised by any thread (producers, consumers, I/O threads),
+/// taken by the worker that runs the tasklet.
+#[derive(Debug)]
+pub struct Signal {
+    ready: std::sync::atomic::AtomicBool,
+    thread: Thread,
+}
+
+impl Signal {
+    /// A signal for a tasklet run by `thread`, raised from the start.
+    pub fn new(thread: Thread) -> Arc<Signal> {
+        Arc::new(Signal {
+            ready: std::sync::atomic::AtomicBool::new(true),
+            thread,
+        })
+    }
+
+    /// Marks the tasklet as having work and wakes its thread. Unparking a
+    /// thread that is not parked only makes its next park return at once,
+    /// so a raise is never lost.
+    pub fn raise(&self) {
+        self.ready.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+
+    /// Whether the signal was raised since the last take; lowers it.
+    pub fn take(&self) -> bool {
+        self.ready.swap(false, Ordering::AcqRel)
+    }
+}
+
 /// Slots for messages in one queue. Control messages (watermarks, barriers)
 /// take a slot each, so there are more slots than data batches fit; the item
 /// bound, not this, limits the data.
@@ -51,13 +92,13 @@ const QUEUE_SLOTS: usize = 256;
 /// consumer tasklets); the underlying ring is lock-free and safe for any
 /// number of threads.
 ///
-/// Wake-ups: a worker with nothing to do parks. So that a parked consumer
-/// does not sleep on data, a push into an empty queue unparks the consumer's
-/// thread; so that a parked producer does not sleep on room, a pop from a
-/// nearly full queue unparks the producer's thread. Unparking a thread that
-/// is not parked only makes its next park return at once, so a wake-up is
-/// never lost: the consumer checks the queue before parking, and a push that
-/// found the queue empty unparks after it.
+/// Wake-ups: a worker with nothing to do parks, and calls only tasklets
+/// whose [`Signal`] was raised. So that a consumer does not sleep on data, a
+/// push into an empty queue raises the consumer's signal; so that a
+/// producer does not sleep on room, a pop from a nearly full queue raises
+/// the producer's. A raise is never lost: the consumer takes its signal
+/// before it reads the queue, and a push that found the queue empty raises
+/// it after the push.
 #[derive(Debug)]
 pub struct BatchQueue<T> {
     slots: ArrayQueue<Msg<T>>,
@@ -65,8 +106,8 @@ pub struct BatchQueue<T> {
     items_max: usize,
     /// Above this many items held, the producer may be blocked.
     producer_blocked_above: usize,
-    consumer: OnceLock<Thread>,
-    producer: OnceLock<Thread>,
+    consumer: OnceLock<Arc<Signal>>,
+    producer: OnceLock<Arc<Signal>>,
 }
 
 impl<T> BatchQueue<T> {
@@ -84,16 +125,18 @@ impl<T> BatchQueue<T> {
         }
     }
 
-    /// Records the thread that pops from this queue, to wake it on data.
-    pub fn bind_consumer(&self, thread: &Thread) {
+    /// Records the signal of the tasklet that pops from this queue, to
+    /// raise it on data.
+    pub fn bind_consumer(&self, signal: &Arc<Signal>) {
         // Bound once, when the consumer's tasklet starts on its thread.
-        let _ = self.consumer.set(thread.clone());
+        self.consumer.get_or_init(|| signal.clone());
     }
 
-    /// Records the thread that pushes into this queue, to wake it on room.
-    pub fn bind_producer(&self, thread: &Thread) {
+    /// Records the signal of the tasklet that pushes into this queue, to
+    /// raise it on room.
+    pub fn bind_producer(&self, signal: &Arc<Signal>) {
         // Bound once, when the producer's tasklet starts on its thread.
-        let _ = self.producer.set(thread.clone());
+        self.producer.get_or_init(|| signal.clone());
     }
 
     /// Pushes a message, or hands it back when the queue is full.
@@ -115,7 +158,7 @@ impl<T> BatchQueue<T> {
             Ok(()) => {
                 if was_empty {
                     if let Some(consumer) = self.consumer.get() {
-                        consumer.unpark();
+                        consumer.raise();
                     }
                 }
                 Ok(())
@@ -139,7 +182,7 @@ impl<T> BatchQueue<T> {
         };
         if slots_full || held_before > self.producer_blocked_above {
             if let Some(producer) = self.producer.get() {
-                producer.unpark();
+                producer.raise();
             }
         }
         Some(msg)

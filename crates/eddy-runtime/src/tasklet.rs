@@ -6,7 +6,7 @@
 //! per tasklet call (one batch), never one per item.
 
 use crate::metrics::InstanceMetrics;
-use crate::queue::BatchQueue;
+use crate::queue::{BatchQueue, Signal};
 use crate::routing::Router;
 use crate::snapshot::{LoadedSnapshot, SnapshotShared, StatePart};
 use eddy_core::{
@@ -37,9 +37,9 @@ pub(crate) trait Tasklet: Send {
     fn is_cooperative(&self) -> bool;
     /// Called once on the thread that runs it, before `call`.
     fn init(&mut self) -> Result<(), ProcessorError>;
-    /// Tells the queues (and the processor's waker) which thread to wake
+    /// Tells the queues (and the processor's waker) which signal to raise
     /// for this tasklet.
-    fn bind_thread(&mut self, thread: &std::thread::Thread);
+    fn bind_signal(&mut self, signal: &Arc<Signal>);
     /// When the tasklet next needs a call though no input arrives
     /// (wall-clock ms since the epoch), as its processor says.
     fn wake_at_ms(&self) -> Option<i64>;
@@ -635,14 +635,15 @@ impl<P: Processor> Tasklet for ProcessorTasklet<P> {
         Ok(())
     }
 
-    fn bind_thread(&mut self, thread: &std::thread::Thread) {
-        self.context.waker.bind(thread);
+    fn bind_signal(&mut self, signal: &Arc<Signal>) {
+        let raise = signal.clone();
+        self.context.waker.bind(Arc::new(move || raise.raise()));
         for input in &self.inputs {
-            input.queue.bind_consumer(thread);
+            input.queue.bind_consumer(signal);
         }
         for edge in &self.outbox.edges {
             for queue in &edge.queues {
-                queue.bind_producer(thread);
+                queue.bind_producer(signal);
             }
         }
     }

@@ -2,6 +2,7 @@
 //! dedicated threads for non-cooperative ones.
 
 use crate::job::Execution;
+use crate::queue::Signal;
 use crate::tasklet::{Progress, Tasklet};
 use eddy_core::EddyError;
 use parking_lot::Mutex;
@@ -15,7 +16,13 @@ use std::time::Duration;
 pub(crate) struct TaskletEntry {
     pub(crate) tasklet: Box<dyn Tasklet>,
     pub(crate) job: Arc<Execution>,
-    initialised: bool,
+    /// Raised by whatever gives the tasklet work; `None` until it runs.
+    signal: Option<Arc<Signal>>,
+    /// Whether its last call made progress: it is called again at once.
+    busy: bool,
+    /// When its processor next needs a call, as reported after a call that
+    /// made no progress (ms since the epoch).
+    deadline_ms: Option<i64>,
 }
 
 impl TaskletEntry {
@@ -23,8 +30,17 @@ impl TaskletEntry {
         TaskletEntry {
             tasklet,
             job,
-            initialised: false,
+            signal: None,
+            busy: true,
+            deadline_ms: None,
         }
+    }
+
+    /// Whether the tasklet should be called in this pass: it has not run
+    /// yet, made progress last time, was signalled, or its deadline came.
+    fn wants_call(&self, now_ms: i64) -> bool {
+        let signalled = self.signal.as_ref().is_none_or(|s| s.take());
+        signalled || self.busy || self.deadline_ms.is_some_and(|d| d <= now_ms)
     }
 
     /// Runs one call, turning errors and panics into a job failure. Returns
@@ -34,16 +50,25 @@ impl TaskletEntry {
             return None;
         }
         let result = catch_unwind(AssertUnwindSafe(|| {
-            if !self.initialised {
-                self.initialised = true;
-                self.tasklet.bind_thread(&std::thread::current());
+            if self.signal.is_none() {
+                let signal = Signal::new(std::thread::current());
+                self.tasklet.bind_signal(&signal);
+                self.signal = Some(signal);
                 self.tasklet.init()?;
             }
             self.tasklet.call()
         }));
         let failure = match result {
             Ok(Ok(Progress::Done)) => return None,
-            Ok(Ok(progress)) => return Some(progress == Progress::Made),
+            Ok(Ok(progress)) => {
+                self.busy = progress == Progress::Made;
+                self.deadline_ms = if self.busy {
+                    None
+                } else {
+                    self.tasklet.wake_at_ms()
+                };
+                return Some(self.busy);
+            }
             Ok(Err(e)) => e.message,
             Err(panic) => panic_message(panic.as_ref()),
         };
@@ -70,12 +95,13 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Backing off when there is nothing to do: spin a little, yield a little,
-/// then sleep until something can happen.
+/// Backing off when there is nothing to do: spin a little, then sleep
+/// until something can happen.
 ///
 /// Spinning keeps the reaction time to input that arrives in quick
-/// succession in the tens of nanoseconds; yielding lets the thread that
-/// produces it run. Then the worker parks: queues unpark it when data or
+/// succession in the tens of nanoseconds. (Yielding was tried and dropped:
+/// on two cores `sched_yield` mostly switches to the other busy worker, a
+/// fifth of the CPU of a lightly loaded node.) Then the worker parks: queues unpark it when data or
 /// room arrives, the processors' wakers when their I/O threads hand over
 /// data, and the park times out at the earliest deadline a processor
 /// reported ([`Tasklet::wake_at_ms`], a rate-limited source's next item),
@@ -85,17 +111,19 @@ struct IdleStrategy {
     idle_rounds: u32,
 }
 
-/// Rounds of `spin_loop` after the last progress: about a microsecond.
-const SPIN_ROUNDS: u32 = 32;
-/// Rounds of `yield_now` after spinning: a few system calls, enough for a
-/// producer on the other core to finish a batch.
-const YIELD_ROUNDS: u32 = 8;
+/// Passes without progress (each a `spin_loop` hint and a check of every
+/// tasklet's signal) before the worker parks: a microsecond or two in
+/// which input arriving in quick succession is taken without a park.
+const SPIN_ROUNDS: u32 = 16;
 /// The longest a worker with tasklets sleeps when no processor reported a
 /// deadline and nothing woke it: what a wake-up that no queue or waker
 /// delivers (a snapshot request, a cancelled job, a timer a processor does
 /// not report) can cost in latency, against idle CPU (one pass over the
 /// tasklets per timeout: 200 passes a second cost well under 1% of a core).
 const PARK_MAX: Duration = Duration::from_millis(5);
+/// How often a cooperative worker calls every tasklet, signalled or not:
+/// the same bound as [`PARK_MAX`], for the same reason.
+const SWEEP_INTERVAL_MS: i64 = PARK_MAX.as_millis() as i64;
 
 impl IdleStrategy {
     fn progressed(&mut self) {
@@ -110,8 +138,6 @@ impl IdleStrategy {
         self.idle_rounds = self.idle_rounds.saturating_add(1);
         if n < SPIN_ROUNDS {
             std::hint::spin_loop();
-        } else if n < SPIN_ROUNDS + YIELD_ROUNDS {
-            std::thread::yield_now();
         } else {
             let wait = match deadline() {
                 Some(at_ms) => {
@@ -128,9 +154,13 @@ impl IdleStrategy {
     }
 }
 
-/// The earliest deadline any of `tasklets` reported.
-fn earliest_deadline(tasklets: &[TaskletEntry]) -> Option<i64> {
-    tasklets.iter().filter_map(|t| t.tasklet.wake_at_ms()).min()
+/// The earliest deadline any of `tasklets` reported, or the next sweep.
+fn earliest_deadline(tasklets: &[TaskletEntry], next_sweep_ms: i64) -> i64 {
+    tasklets
+        .iter()
+        .filter_map(|t| t.deadline_ms)
+        .min()
+        .map_or(next_sweep_ms, |d| d.min(next_sweep_ms))
 }
 
 /// The shared side of a cooperative worker: where new tasklets are handed in.
@@ -173,13 +203,26 @@ pub(crate) fn spawn_cooperative(index: usize) -> (Arc<WorkerInbox>, JoinHandle<(
 fn cooperative_loop(inbox: &WorkerInbox) {
     let mut tasklets: Vec<TaskletEntry> = Vec::new();
     let mut idle = IdleStrategy { idle_rounds: 0 };
+    let mut next_sweep_ms = i64::MIN;
     loop {
         if inbox.has_incoming.swap(false, Ordering::AcqRel) {
             tasklets.append(&mut inbox.incoming.lock());
         }
+        let now_ms = crate::metrics::now_ms();
+        // Every few milliseconds every tasklet is called, for what nothing
+        // signals (a snapshot request, a stopping job, a timer its
+        // processor does not report).
+        let sweep = now_ms >= next_sweep_ms;
+        if sweep {
+            next_sweep_ms = now_ms + SWEEP_INTERVAL_MS;
+        }
         let mut progressed = false;
         let mut i = 0;
         while i < tasklets.len() {
+            if !sweep && !tasklets[i].wants_call(now_ms) {
+                i += 1;
+                continue;
+            }
             match tasklets[i].run_once() {
                 Some(made) => {
                     progressed |= made;
@@ -211,7 +254,7 @@ fn cooperative_loop(inbox: &WorkerInbox) {
                 std::thread::park();
             }
         } else {
-            idle.idle(|| earliest_deadline(&tasklets));
+            idle.idle(|| Some(earliest_deadline(&tasklets, next_sweep_ms)));
         }
     }
 }
