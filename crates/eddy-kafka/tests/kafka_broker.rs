@@ -784,15 +784,18 @@ fn cli_produce_consume(b: &str) {
     assert_eq!(consume(&consume_options, &mut out).unwrap(), 2500);
     let first: serde_json::Value =
         serde_json::from_slice(out.split(|b| *b == b'\n').next().unwrap()).unwrap();
-    let card = first["value"]["card_id"].as_str().unwrap();
+    // The generator above: record n is keyed "key-<n % 7>" with value
+    // {"n": n}.
+    let n = first["value"]["n"].as_u64().unwrap();
+    let key = format!("key-{}", n % 7);
     assert_eq!(
         first["key"].as_str(),
-        Some(card),
-        "generated records are keyed by card"
+        Some(key.as_str()),
+        "generated records keep the generator's key"
     );
     assert_eq!(
         Some(first["partition"].as_i64().unwrap() as i32),
-        partition_for_key(card.as_bytes(), 3)
+        partition_for_key(key.as_bytes(), 3)
     );
 
     consume_options.topic = "cli-lines".into();
