@@ -2,9 +2,10 @@
 //! salvages from it to send again.
 //!
 //! librdkafka retries on its own, so the sink normally has nothing to do
-//! after a broker failure. But its idempotent producer can get stuck: after
-//! a broker restart it was seen to keep records in flight for minutes while
-//! the broker was up again and other clients wrote to it. The sink watches
+//! after a broker failure. But its idempotent producer was seen to get
+//! stuck: twice in full runs of the broker tests it kept records in flight
+//! for minutes after a broker restart, with the broker up again (the cause
+//! inside librdkafka is not known). The sink watches
 //! for that ([`StallWatch`]): records in flight and no delivery for
 //! [`STALL_TIMEOUT`]. It then purges the producer, which hands every
 //! unacknowledged record back through the delivery callback

@@ -30,7 +30,7 @@
 //! # A stuck producer
 //!
 //! Outside transactions the sink watches its producer: when records wait
-//! and none was delivered for [`STALL_TIMEOUT`](crate::redelivery), it
+//! and none was delivered for 30 s (`redelivery::STALL_TIMEOUT`), it
 //! takes the unacknowledged records back, replaces the producer and sends
 //! them again (a record may then be written twice, none is lost). See the
 //! `redelivery` module; each replacement is logged and counted in
