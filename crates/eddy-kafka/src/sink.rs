@@ -853,3 +853,62 @@ where
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_core::VecOutbox;
+
+    #[test]
+    fn when_the_producer_delivers_nothing_then_it_is_replaced_and_its_records_sent_again() {
+        // A port nothing listens on: the records wait in the producer.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let sink = KafkaSink::topic("t")
+            .bootstrap(format!("127.0.0.1:{port}"))
+            .string();
+        let metrics = sink.metrics();
+        let ctx = ProcessorContext::standalone("kafka:t");
+        let mut p = sink.create(&ctx);
+        p.init(&ctx).unwrap();
+        let stall = Duration::from_millis(300);
+        p.watch = StallWatch::new(stall, 1, Instant::now());
+        let records = 10;
+        let mut inbox = Inbox::from_vec(
+            (0..records)
+                .map(|i| Event::untimed(format!("r{i}")))
+                .collect(),
+        );
+        let mut out = VecOutbox::with_capacity(1);
+        p.process(0, &mut inbox, &mut out).unwrap();
+        let in_flight = |p: &KafkaSinkP<_, _, _, _>| p.producer.as_ref().unwrap().in_flight_count();
+        // librdkafka's count includes its own pending events (connection
+        // errors here), so it may exceed the records.
+        assert!(in_flight(&p) >= records);
+
+        std::thread::sleep(stall);
+        assert!(
+            p.try_process(&mut out).unwrap(),
+            "all handed to the new producer"
+        );
+        assert_eq!(metrics.recoveries.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.resent.load(Ordering::Relaxed), records as u64);
+        assert_eq!(
+            metrics.sent.load(Ordering::Relaxed),
+            records as u64,
+            "a record sent again is counted once"
+        );
+        assert!(
+            in_flight(&p) >= records,
+            "the new producer holds every record"
+        );
+
+        std::thread::sleep(stall);
+        let err = p.try_process(&mut out).unwrap_err().to_string();
+        assert!(err.contains("delivered nothing"), "{err}");
+        p.close().unwrap();
+    }
+}
