@@ -4,6 +4,7 @@
 use crate::KafkaError;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
@@ -27,6 +28,21 @@ pub(crate) fn client_config(bootstrap: &str, properties: &Properties) -> ClientC
     for (k, v) in properties {
         config.set(k, v);
     }
+    // rdkafka sets the client's log level after creating it, from the `log`
+    // crate's level (which this crate does not use) rather than from the
+    // `log_level` property: a user's `log_level` (with `debug`) would be
+    // overridden without this.
+    let level = properties.get("log_level").map_or("3", String::as_str);
+    config.set_log_level(match level.trim() {
+        "0" => RDKafkaLogLevel::Emerg,
+        "1" => RDKafkaLogLevel::Alert,
+        "2" => RDKafkaLogLevel::Critical,
+        "4" => RDKafkaLogLevel::Warning,
+        "5" => RDKafkaLogLevel::Notice,
+        "6" => RDKafkaLogLevel::Info,
+        "7" => RDKafkaLogLevel::Debug,
+        _ => RDKafkaLogLevel::Error,
+    });
     config
 }
 

@@ -41,6 +41,7 @@ pub mod format;
 mod murmur2;
 mod poller;
 mod record;
+mod redelivery;
 mod sink;
 mod source;
 mod transactional;

@@ -26,11 +26,24 @@
 //!
 //! Under either, the sink waits for the broker in those calls and so runs
 //! on a thread of its own.
+//!
+//! # A stuck producer
+//!
+//! Outside transactions the sink watches its producer: when records wait
+//! and none was delivered for 30 s (`redelivery::STALL_TIMEOUT`), it
+//! takes the unacknowledged records back, replaces the producer and sends
+//! them again (a record may then be written twice, none is lost). See the
+//! `redelivery` module; each replacement is logged and counted in
+//! [`SinkMetrics::recoveries`].
 
 use crate::admin::{check_bootstrap, client_config, Properties};
-use crate::dead_letter::{DeliveryErrors, ErrorKeepingContext};
+use crate::dead_letter::DeliveryErrors;
 use crate::epochs::EpochWriter;
 use crate::format::{Bytes, Encoder, Json, Utf8};
+use crate::redelivery::{
+    Salvage, SinkContext, StallWatch, Unsent, Verdict, PURGE_REPORTS_WAIT, RECOVERIES_IN_A_ROW_MAX,
+    STALL_TIMEOUT,
+};
 use crate::transactional::{TransactionalSettings, COMMIT_MARKER_TOPIC};
 use crate::ProducerRecord;
 use eddy_core::snapshot::{SnapshotEntry, SnapshotWriter};
@@ -38,12 +51,13 @@ use eddy_core::{Event, Inbox, Outbox, Processor, ProcessorContext, ProcessorErro
 use eddy_pipeline::Sink;
 use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, PurgeConfig, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a snapshot of an at-least-once job waits for the records sent
 /// before it to be acknowledged: librdkafka's default `message.timeout.ms`
@@ -52,6 +66,12 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Pause while the producer's queue is full during a flush.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(1);
+
+/// How long one wait of a snapshot's flush lasts before the sink looks at
+/// its producer again: short against [`STALL_TIMEOUT`], so that a stall
+/// is noticed within a second of it, and long enough that the loop costs
+/// nothing next to the wait.
+const FLUSH_STEP: Duration = Duration::from_secs(1);
 
 /// How the producer has its records acknowledged. The job's guarantee
 /// (`eddy_core::Guarantee`) decides the rest: under exactly-once the sink
@@ -74,8 +94,14 @@ pub enum Acks {
 #[derive(Debug, Default)]
 pub struct SinkMetrics {
     /// Records handed to the producer (under exactly-once: written in
-    /// transactions that committed).
+    /// transactions that committed); a record sent again is counted once.
     pub sent: AtomicU64,
+    /// Producers replaced because they stopped delivering (see the module
+    /// docs).
+    pub recoveries: AtomicU64,
+    /// Records sent again by a new producer after such a replacement; some
+    /// of them may have been written twice.
+    pub resent: AtomicU64,
 }
 
 /// Turns a pipeline item into a record to write.
@@ -350,7 +376,10 @@ where
             metrics: self.metrics.clone(),
             producer: None,
             deliveries: Arc::new(DeliveryErrors::default()),
-            pending: None,
+            salvage: Salvage::default(),
+            watch: StallWatch::new(STALL_TIMEOUT, RECOVERIES_IN_A_ROW_MAX, Instant::now()),
+            next_seq: 0,
+            pending: VecDeque::new(),
             key_buf: Vec::new(),
             value_buf: Vec::new(),
             _t: PhantomData,
@@ -358,13 +387,12 @@ where
     }
 }
 
-/// An encoded record the producer's queue had no room for.
-struct Encoded {
-    key: Option<Vec<u8>>,
-    value: Vec<u8>,
-    headers: Vec<(String, Vec<u8>)>,
-    partition: Option<i32>,
-    timestamp_ms: Option<i64>,
+/// A record waiting to be handed to the producer: one its queue had no
+/// room for, or one a replaced producer did not deliver.
+struct Pending {
+    record: Unsent,
+    /// Already counted in [`SinkMetrics::sent`] (a record sent again).
+    counted: bool,
 }
 
 /// How a sink instance takes part in the job's snapshots.
@@ -389,9 +417,16 @@ pub struct KafkaSinkP<T, KE, VE, M> {
     value: Arc<VE>,
     mapping: Arc<M>,
     metrics: Arc<SinkMetrics>,
-    producer: Option<ThreadedProducer<ErrorKeepingContext>>,
+    producer: Option<ThreadedProducer<SinkContext>>,
     deliveries: Arc<DeliveryErrors>,
-    pending: Option<Encoded>,
+    /// Where a purged producer hands its records back.
+    salvage: Salvage,
+    watch: StallWatch,
+    /// The number of the next record handed to the producer: its delivery
+    /// opaque, which orders the records a purge hands back.
+    next_seq: usize,
+    /// Oldest first.
+    pending: VecDeque<Pending>,
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
     _t: PhantomData<fn(T)>,
@@ -405,16 +440,19 @@ enum Sent {
 
 /// Hands a record to the producer; the payloads are copied by librdkafka,
 /// so the buffers may be reused at once.
+#[allow(clippy::too_many_arguments)]
 fn send_record(
-    producer: &ThreadedProducer<ErrorKeepingContext>,
+    producer: &ThreadedProducer<SinkContext>,
     topic: &str,
+    seq: usize,
     key: Option<&[u8]>,
     value: &[u8],
     headers: &[(String, Vec<u8>)],
     partition: Option<i32>,
     timestamp_ms: Option<i64>,
 ) -> Result<Sent, ProcessorError> {
-    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value);
+    let mut record: BaseRecord<'_, [u8], [u8], usize> =
+        BaseRecord::with_opaque_to(topic, seq).payload(value);
     if let Some(k) = key {
         record = record.key(k);
     }
@@ -456,45 +494,144 @@ where
         }
     }
 
-    /// Sends the record the queue refused last time; false if refused again.
+    /// Sends the records waiting to be handed over, oldest first; false if
+    /// the queue refused one again.
     fn send_pending(&mut self) -> Result<bool, ProcessorError> {
-        let Some(p) = &self.pending else {
+        if self.pending.is_empty() {
             return Ok(true);
-        };
+        }
         let producer = self.producer.as_ref().ok_or_else(not_initialised)?;
-        let sent = send_record(
-            producer,
-            &self.settings.topic,
-            p.key.as_deref(),
-            &p.value,
-            &p.headers,
-            p.partition,
-            p.timestamp_ms,
-        )?;
-        match sent {
-            Sent::Yes => {
-                self.pending = None;
-                self.metrics.sent.fetch_add(1, Ordering::Relaxed);
-                Ok(true)
+        while let Some(p) = self.pending.front() {
+            let r = &p.record;
+            let sent = send_record(
+                producer,
+                &self.settings.topic,
+                self.next_seq,
+                r.key.as_deref(),
+                &r.value,
+                &r.headers,
+                r.partition,
+                r.timestamp_ms,
+            )?;
+            match sent {
+                Sent::Yes => {
+                    self.next_seq += 1;
+                    if !p.counted {
+                        self.metrics.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.pending.pop_front();
+                }
+                Sent::QueueFull => return Ok(false),
             }
-            Sent::QueueFull => Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Waits until every record handed over so far was acknowledged,
+    /// replacing the producer if it stalls meanwhile.
+    fn flush(&mut self) -> Result<(), ProcessorError> {
+        let deadline = Instant::now() + FLUSH_TIMEOUT;
+        loop {
+            self.check_deliveries()?;
+            self.watch_deliveries()?;
+            let handed_over = self.send_pending()?;
+            let producer = self.producer.as_ref().ok_or_else(not_initialised)?;
+            if handed_over && producer.in_flight_count() == 0 {
+                return self.check_deliveries();
+            }
+            if Instant::now() >= deadline {
+                return Err(ProcessorError::new(format!(
+                    "records for topic '{}' were not acknowledged within {FLUSH_TIMEOUT:?} for a snapshot ({} in flight, {} waiting); check that the broker runs",
+                    self.settings.topic,
+                    producer.in_flight_count(),
+                    self.pending.len()
+                )));
+            }
+            if !handed_over {
+                std::thread::sleep(QUEUE_FULL_WAIT);
+            } else if producer.flush(FLUSH_STEP).is_err() {
+                // Not all acknowledged yet (librdkafka reports only a
+                // timeout here): look at the producer and wait again.
+            }
         }
     }
 
-    /// Waits until every record handed over so far was acknowledged.
-    fn flush(&mut self) -> Result<(), ProcessorError> {
-        while !self.send_pending()? {
-            self.check_deliveries()?;
-            std::thread::sleep(QUEUE_FULL_WAIT);
+    fn create_producer(&self) -> Result<ThreadedProducer<SinkContext>, ProcessorError> {
+        let s = &self.settings;
+        client_config(&s.bootstrap, &s.producer_properties())
+            .create_with_context(SinkContext {
+                errors: self.deliveries.clone(),
+                salvage: self.salvage.clone(),
+            })
+            .map_err(|e| {
+                ProcessorError::new(format!(
+                    "cannot create the Kafka producer for topic '{}': {e}; check the producer properties",
+                    s.topic
+                ))
+            })
+    }
+
+    /// Replaces the producer if it stopped delivering (see the module
+    /// docs); fails once replacements stop helping.
+    fn watch_deliveries(&mut self) -> Result<(), ProcessorError> {
+        let Some(producer) = &self.producer else {
+            return Ok(());
+        };
+        let delivered = self.deliveries.delivered.load(Ordering::Relaxed);
+        let in_flight = usize::try_from(producer.in_flight_count()).unwrap_or(0);
+        match self.watch.check(delivered, in_flight, Instant::now()) {
+            Verdict::Progress | Verdict::Waiting => Ok(()),
+            Verdict::Stalled => self.replace_producer(in_flight),
+            Verdict::GiveUp => Err(ProcessorError::new(format!(
+                "the Kafka producer for topic '{}' delivered nothing in {:?} with {in_flight} records in flight, and {} new producers in a row did not either; check that the broker runs and accepts writes",
+                self.settings.topic,
+                STALL_TIMEOUT * (RECOVERIES_IN_A_ROW_MAX + 1),
+                self.watch.recoveries_in_a_row()
+            ))),
         }
-        let producer = self.producer.as_ref().ok_or_else(not_initialised)?;
-        producer.flush(FLUSH_TIMEOUT).map_err(|e| {
+    }
+
+    /// Takes back every record the producer holds, drops it, and makes a
+    /// new one that sends them again before anything newer. Blocks for as
+    /// long as the purge takes (milliseconds; at most
+    /// [`PURGE_REPORTS_WAIT`]), also on a cooperative thread: it happens
+    /// once per stall.
+    fn replace_producer(&mut self, in_flight: usize) -> Result<(), ProcessorError> {
+        let topic = &self.settings.topic;
+        tracing::warn!(
+            topic = %topic,
+            in_flight,
+            stall_s = STALL_TIMEOUT.as_secs(),
+            recoveries_in_a_row = self.watch.recoveries_in_a_row(),
+            "the Kafka producer delivered nothing for the stall timeout while records were in flight: replacing it and sending its unacknowledged records again"
+        );
+        let producer = self.producer.take().ok_or_else(not_initialised)?;
+        // Every record, queued or in a request, goes back through the
+        // delivery callback, which the producer's thread serves.
+        producer.purge(PurgeConfig::default().queue().inflight());
+        producer.flush(PURGE_REPORTS_WAIT).map_err(|e| {
             ProcessorError::new(format!(
-                "records for topic '{}' were not acknowledged within {FLUSH_TIMEOUT:?} for a snapshot: {e}; check that the broker runs",
-                self.settings.topic
+                "the stalled Kafka producer for topic '{topic}' did not hand its records back within {PURGE_REPORTS_WAIT:?} ({e}); failing rather than losing them"
             ))
         })?;
-        self.check_deliveries()
+        drop(producer);
+        let mut salvaged = std::mem::take(&mut *self.salvage.lock());
+        salvaged.sort_unstable_by_key(|(seq, _)| *seq);
+        let resent = salvaged.len();
+        for (_, record) in salvaged.into_iter().rev() {
+            self.pending.push_front(Pending {
+                record,
+                counted: true,
+            });
+        }
+        self.producer = Some(self.create_producer()?);
+        self.watch.recovered(Instant::now());
+        self.metrics.recoveries.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .resent
+            .fetch_add(resent as u64, Ordering::Relaxed);
+        tracing::warn!(topic = %topic, resent, "a new Kafka producer sends the records the stalled one did not deliver");
+        self.send_pending().map(|_| ())
     }
 
     /// Under exactly-once: adds the inbox's records to the current epoch.
@@ -559,19 +696,8 @@ where
             // after any restore told it which ids to fence.
             return Ok(());
         }
-        let s = &self.settings;
-        let producer = client_config(&s.bootstrap, &s.producer_properties())
-            .create_with_context(ErrorKeepingContext {
-                errors: self.deliveries.clone(),
-                what: "record",
-            })
-            .map_err(|e| {
-                ProcessorError::new(format!(
-                    "cannot create the Kafka producer for topic '{}': {e}; check the producer properties",
-                    s.topic
-                ))
-            })?;
-        self.producer = Some(producer);
+        self.producer = Some(self.create_producer()?);
+        self.watch = StallWatch::new(STALL_TIMEOUT, RECOVERIES_IN_A_ROW_MAX, Instant::now());
         Ok(())
     }
 
@@ -589,6 +715,7 @@ where
             return self.hold(inbox);
         }
         self.check_deliveries()?;
+        self.watch_deliveries()?;
         if !self.send_pending()? {
             return Ok(());
         }
@@ -622,6 +749,7 @@ where
             let outcome = send_record(
                 producer,
                 &self.settings.topic,
+                self.next_seq,
                 key,
                 &self.value_buf,
                 &record.headers,
@@ -629,16 +757,22 @@ where
                 record.timestamp_ms,
             )?;
             match outcome {
-                Sent::Yes => sent += 1,
+                Sent::Yes => {
+                    sent += 1;
+                    self.next_seq += 1;
+                }
                 Sent::QueueFull => {
                     // The producer's queue is full: keep the record and
                     // return; the runtime calls again once time passed.
-                    self.pending = Some(Encoded {
-                        key: key.map(<[u8]>::to_vec),
-                        value: self.value_buf.clone(),
-                        headers: record.headers,
-                        partition: record.partition,
-                        timestamp_ms: record.timestamp_ms,
+                    self.pending.push_back(Pending {
+                        record: Unsent {
+                            key: key.map(<[u8]>::to_vec),
+                            value: self.value_buf.clone(),
+                            headers: record.headers,
+                            partition: record.partition,
+                            timestamp_ms: record.timestamp_ms,
+                        },
+                        counted: false,
                     });
                     break;
                 }
@@ -653,6 +787,7 @@ where
             return Ok(true);
         }
         self.check_deliveries()?;
+        self.watch_deliveries()?;
         self.send_pending()
     }
 
@@ -663,6 +798,7 @@ where
             return Ok(epochs.is_drained());
         }
         self.check_deliveries()?;
+        self.watch_deliveries()?;
         if !self.send_pending()? {
             return Ok(false);
         }
@@ -715,5 +851,64 @@ where
         self.producer = None;
         self.role = SnapshotRole::None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_core::VecOutbox;
+
+    #[test]
+    fn when_the_producer_delivers_nothing_then_it_is_replaced_and_its_records_sent_again() {
+        // A port nothing listens on: the records wait in the producer.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let sink = KafkaSink::topic("t")
+            .bootstrap(format!("127.0.0.1:{port}"))
+            .string();
+        let metrics = sink.metrics();
+        let ctx = ProcessorContext::standalone("kafka:t");
+        let mut p = sink.create(&ctx);
+        p.init(&ctx).unwrap();
+        let stall = Duration::from_millis(300);
+        p.watch = StallWatch::new(stall, 1, Instant::now());
+        let records = 10;
+        let mut inbox = Inbox::from_vec(
+            (0..records)
+                .map(|i| Event::untimed(format!("r{i}")))
+                .collect(),
+        );
+        let mut out = VecOutbox::with_capacity(1);
+        p.process(0, &mut inbox, &mut out).unwrap();
+        let in_flight = |p: &KafkaSinkP<_, _, _, _>| p.producer.as_ref().unwrap().in_flight_count();
+        // librdkafka's count includes its own pending events (connection
+        // errors here), so it may exceed the records.
+        assert!(in_flight(&p) >= records);
+
+        std::thread::sleep(stall);
+        assert!(
+            p.try_process(&mut out).unwrap(),
+            "all handed to the new producer"
+        );
+        assert_eq!(metrics.recoveries.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.resent.load(Ordering::Relaxed), records as u64);
+        assert_eq!(
+            metrics.sent.load(Ordering::Relaxed),
+            records as u64,
+            "a record sent again is counted once"
+        );
+        assert!(
+            in_flight(&p) >= records,
+            "the new producer holds every record"
+        );
+
+        std::thread::sleep(stall);
+        let err = p.try_process(&mut out).unwrap_err().to_string();
+        assert!(err.contains("delivered nothing"), "{err}");
+        p.close().unwrap();
     }
 }

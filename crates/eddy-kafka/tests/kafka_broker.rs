@@ -513,6 +513,11 @@ fn broker_restart(eddy: &Eddy, broker: &Broker) {
         .string();
     let metrics = source.metrics();
     // A slow map, so that the broker goes down while the job runs.
+    let sink = KafkaSink::topic("rs-out")
+        .bootstrap(b)
+        .string()
+        .key_string_by(|v: &String| v.clone());
+    let sink_metrics = sink.metrics();
     let pipeline = Pipeline::new();
     pipeline
         .read_from(source)
@@ -520,19 +525,7 @@ fn broker_restart(eddy: &Eddy, broker: &Broker) {
             std::thread::sleep(Duration::from_micros(20));
             v
         })
-        .write_to(
-            KafkaSink::topic("rs-out")
-                .bootstrap(b)
-                .string()
-                .key_string_by(|v: &String| v.clone())
-                // In full test runs librdkafka's idempotent producer twice
-                // kept records in flight for minutes after the restart (the
-                // source had read everything, the sink had taken it all);
-                // alone the scenario always passed. What this scenario checks
-                // is that nothing is lost, which retries without idempotence
-                // also guarantee (a duplicate is allowed here).
-                .property("enable.idempotence", "false"),
-        );
+        .write_to(sink);
     let job = eddy
         .submit(pipeline, JobConfig::default().parallelism(2))
         .unwrap();
@@ -576,6 +569,15 @@ fn broker_restart(eddy: &Eddy, broker: &Broker) {
         seen[i] = true;
     }
     let missing = seen.iter().filter(|s| !**s).count();
+    eprintln!(
+        "  sink: {} stalled producer(s) replaced, {} records sent again",
+        sink_metrics
+            .recoveries
+            .load(std::sync::atomic::Ordering::Relaxed),
+        sink_metrics
+            .resent
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
     eprintln!(
         "  {} records written for {n} read ({} duplicates), {missing} missing",
         out.len(),
@@ -784,15 +786,18 @@ fn cli_produce_consume(b: &str) {
     assert_eq!(consume(&consume_options, &mut out).unwrap(), 2500);
     let first: serde_json::Value =
         serde_json::from_slice(out.split(|b| *b == b'\n').next().unwrap()).unwrap();
-    let card = first["value"]["card_id"].as_str().unwrap();
+    // The generator above: record n is keyed "key-<n % 7>" with value
+    // {"n": n}.
+    let n = first["value"]["n"].as_u64().unwrap();
+    let key = format!("key-{}", n % 7);
     assert_eq!(
         first["key"].as_str(),
-        Some(card),
-        "generated records are keyed by card"
+        Some(key.as_str()),
+        "generated records keep the generator's key"
     );
     assert_eq!(
         Some(first["partition"].as_i64().unwrap() as i32),
-        partition_for_key(card.as_bytes(), 3)
+        partition_for_key(key.as_bytes(), 3)
     );
 
     consume_options.topic = "cli-lines".into();
