@@ -368,7 +368,7 @@ impl<'a, 'g> Binder<'a, 'g> {
                 };
                 Ok(Bound { expr, ty: DataType::Boolean })
             }
-            AstExpr::ILike { .. } => Err(SqlError::unsupported(pos, "ILIKE (write LOWER(x) LIKE 'pattern'); it")),
+            AstExpr::ILike { .. } => Err(SqlError::unsupported_hint(pos, "ILIKE", "write LOWER(x) LIKE 'pattern'")),
             AstExpr::Case { operand, conditions, else_result, .. } => {
                 let subject = match operand {
                     Some(o) => Some(self.bind(o)?),

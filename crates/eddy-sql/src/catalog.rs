@@ -125,17 +125,17 @@ pub fn data_type(t: &AstType, pos: Pos) -> Result<DataType, SqlError> {
             DataType::Varchar
         }
         A::Decimal(_) | A::Numeric(_) | A::Dec(_) => {
-            return Err(SqlError::unsupported(
+            return Err(SqlError::unsupported_hint(
                 pos,
-                format!("the type {t} (use DOUBLE, or BIGINT in cents); DECIMAL"),
+                "DECIMAL",
+                format!("use DOUBLE, or BIGINT in cents, for {t}"),
             ))
         }
         other => {
-            return Err(SqlError::unsupported(
+            return Err(SqlError::unsupported_hint(
                 pos,
-                format!(
-                    "the type {other} (the types are BOOLEAN, INT, BIGINT, DOUBLE, VARCHAR, TIMESTAMP(3), INTERVAL); it"
-                ),
+                format!("the type {other}"),
+                "the types are BOOLEAN, INT, BIGINT, DOUBLE, VARCHAR, TIMESTAMP(3), INTERVAL",
             ))
         }
     })
@@ -227,11 +227,10 @@ fn watermark_lag(expr: &AstExpr, column: &str, pos: Pos) -> Result<i64, SqlError
             }
             Ok(lag)
         }
-        _ => Err(SqlError::unsupported(
+        _ => Err(SqlError::unsupported_hint(
             crate::parser::span_pos(sqlparser::ast::Spanned::span(expr), pos),
-            format!(
-                "this watermark expression (write WATERMARK FOR {column} AS {column} - INTERVAL '5' SECOND); it"
-            ),
+            "this watermark expression",
+            format!("write WATERMARK FOR {column} AS {column} - INTERVAL '5' SECOND"),
         )),
     }
 }

@@ -81,6 +81,15 @@ impl SqlError {
         )
     }
 
+    /// A "not supported yet" error at `pos`, with how to write it instead.
+    pub fn unsupported_hint(pos: Pos, what: impl std::fmt::Display, hint: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::Unsupported,
+            pos,
+            format!("{what} is not supported yet; {hint}"),
+        )
+    }
+
     /// The same error moved by the position of its statement in a script:
     /// `base` is where the statement starts.
     pub fn shifted(mut self, base: Pos) -> Self {
@@ -123,7 +132,7 @@ impl SqlError {
 /// at least one edit allowed).
 pub fn nearest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let name = name.to_ascii_lowercase();
-    let limit = (name.chars().count() / 3).max(1);
+    let limit = ((name.chars().count() + 2) / 3).max(1);
     known
         .into_iter()
         .map(|k| (edit_distance(&name, &k.to_ascii_lowercase()), k))
@@ -140,20 +149,33 @@ pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) ->
     }
 }
 
-/// Levenshtein distance over characters.
+/// Edit distance over characters, counting a swap of two neighbours as
+/// one edit (the optimal string alignment distance): `kafak` is one edit
+/// from `kafka`.
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        d[i * w] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d.iter_mut().enumerate().take(w) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * w + j - 1] + cost)
+                .min(d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = v;
+        }
+    }
+    d[a.len() * w + b.len()]
 }
 
 #[cfg(test)]
@@ -165,6 +187,8 @@ mod tests {
         assert_eq!(nearest("amout", ["amount", "customer"]), Some("amount"));
         assert_eq!(nearest("zzz", ["amount", "customer"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("kafak", "kafka"), 1);
+        assert_eq!(nearest("totl", ["totals", "orders"]), Some("totals"));
     }
 
     #[test]

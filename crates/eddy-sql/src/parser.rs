@@ -435,9 +435,10 @@ impl StatementParser<'_, '_> {
             }
             let t = self.parser.peek_token();
             if matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("MAPPING")) {
-                return Err(SqlError::unsupported(
+                return Err(SqlError::unsupported_hint(
                     self.pos_of(&t),
-                    "CREATE MAPPING (Hazelcast's form); write CREATE TABLE t (…) WITH ('connector' = …), which",
+                    "CREATE MAPPING (Hazelcast's form)",
+                    "write CREATE TABLE t (…) WITH ('connector' = …)",
                 ));
             }
             return Err(SqlError::new(
@@ -523,9 +524,10 @@ impl StatementParser<'_, '_> {
         }
         let target = self.name()?;
         if self.parser.peek_token().token == Token::LParen {
-            return Err(SqlError::unsupported(
+            return Err(SqlError::unsupported_hint(
                 self.here(),
-                "a column list after INSERT INTO t; select the columns in the sink's order, which",
+                "a column list after INSERT INTO t",
+                "select the columns in the sink's order",
             ));
         }
         let query = self.query()?;
@@ -647,7 +649,7 @@ impl StatementParser<'_, '_> {
                 }
                 table.primary_key = keys;
             } else if self.parser.peek_keyword(Keyword::CONSTRAINT) {
-                return Err(SqlError::unsupported(pos, "CONSTRAINT in CREATE TABLE; write PRIMARY KEY (…) NOT ENFORCED, which"));
+                return Err(SqlError::unsupported_hint(pos, "CONSTRAINT in CREATE TABLE", "write PRIMARY KEY (…) NOT ENFORCED"));
             } else {
                 let name = self.name()?;
                 let type_pos = self.here();

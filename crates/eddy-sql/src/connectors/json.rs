@@ -14,9 +14,10 @@ pub fn check_format(opts: &mut Options, connector: &str) -> Result<(), SqlError>
     for key in ["format", "value.format"] {
         if let Some((format, pos)) = opts.take(key) {
             if format != "json" {
-                return Err(SqlError::unsupported(
+                return Err(SqlError::unsupported_hint(
                     pos,
-                    format!("'{key}' = '{format}' for connector '{connector}' (JSON is the format there is: '{key}' = 'json')"),
+                    format!("'{key}' = '{format}' for connector '{connector}'"),
+                    format!("JSON is the format there is: '{key}' = 'json'"),
                 ));
             }
         }
