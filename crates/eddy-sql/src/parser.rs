@@ -34,6 +34,11 @@ pub const RECURSION_LIMIT: usize = 64;
 /// what one statement may cost to parse and plan.
 pub const STATEMENT_BYTES_MAX: usize = 1024 * 1024;
 
+/// Operators one statement may hold. A chain `a + b + c …` parses into a
+/// tree as deep as it is long, and trees are bound, evaluated and dropped
+/// recursively: this keeps any tree far from the stack's end.
+pub const OPERATORS_MAX: usize = 2000;
+
 /// A name with where it was written.
 #[derive(Debug, Clone)]
 pub struct Name {
@@ -274,6 +279,22 @@ pub fn parse_statement(sql: &str) -> Result<Statement, SqlError> {
             let pos = Pos::from_location(e.location).unwrap_or(Pos::START);
             SqlError::new(ErrorKind::Syntax, pos, e.message)
         })?;
+    let operators = tokens
+        .iter()
+        .filter(|t| match &t.token {
+            Token::Plus | Token::Minus | Token::Mul | Token::Div | Token::Mod | Token::StringConcat
+            | Token::Eq | Token::Neq | Token::Lt | Token::Gt | Token::LtEq | Token::GtEq => true,
+            Token::Word(w) => matches!(w.keyword, Keyword::AND | Keyword::OR | Keyword::NOT),
+            _ => false,
+        })
+        .count();
+    if operators > OPERATORS_MAX {
+        return Err(SqlError::new(
+            ErrorKind::Syntax,
+            Pos::START,
+            format!("the statement has {operators} operators, more than the {OPERATORS_MAX} allowed; split it"),
+        ));
+    }
     let tokens = rewrite_table_arguments(tokens);
     let mut parser = Parser::new(&dialect)
         .with_recursion_limit(RECURSION_LIMIT)
