@@ -125,12 +125,12 @@ fn print_table(out: &mut impl Write, columns: &[Column], rows: &[Row]) -> std::i
         }
     }
     let numeric: Vec<bool> = columns.iter().map(|c| c.data_type.is_numeric()).collect();
-    let line = |out: &mut dyn Write, values: &[String], header: bool| -> std::io::Result<()> {
+    let line = |out: &mut dyn Write, values: &[String]| -> std::io::Result<()> {
         let mut s = String::new();
         for (i, v) in values.iter().enumerate() {
             let pad = widths[i].saturating_sub(v.chars().count());
             s.push_str(if i == 0 { "| " } else { " | " });
-            if numeric[i] && !header {
+            if numeric[i] {
                 s.push_str(&" ".repeat(pad));
                 s.push_str(v);
             } else {
@@ -144,10 +144,10 @@ fn print_table(out: &mut impl Write, columns: &[Column], rows: &[Row]) -> std::i
     let rule: String = widths.iter().map(|w| format!("+{}", "-".repeat(w + 2))).collect::<String>() + "+";
     writeln!(out, "{rule}")?;
     let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-    line(out, &names, true)?;
+    line(out, &names)?;
     writeln!(out, "{rule}")?;
     for r in &cells {
-        line(out, r, false)?;
+        line(out, r)?;
     }
     writeln!(out, "{rule}")?;
     writeln!(out, "{} row{}", rows.len(), if rows.len() == 1 { "" } else { "s" })
