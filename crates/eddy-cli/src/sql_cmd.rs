@@ -16,7 +16,12 @@ use std::sync::Arc;
 #[derive(clap::Args, Debug)]
 pub struct SqlArgs {
     /// Statements to run, separated by `;`.
-    #[arg(short = 'e', long = "execute", value_name = "SQL", conflicts_with = "file")]
+    #[arg(
+        short = 'e',
+        long = "execute",
+        value_name = "SQL",
+        conflicts_with = "file"
+    )]
     execute: Option<String>,
     /// A file of statements to run, separated by `;`.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -141,7 +146,11 @@ fn print_table(out: &mut impl Write, columns: &[Column], rows: &[Row]) -> std::i
         s.push_str(" |");
         writeln!(out, "{s}")
     };
-    let rule: String = widths.iter().map(|w| format!("+{}", "-".repeat(w + 2))).collect::<String>() + "+";
+    let rule: String = widths
+        .iter()
+        .map(|w| format!("+{}", "-".repeat(w + 2)))
+        .collect::<String>()
+        + "+";
     writeln!(out, "{rule}")?;
     let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     line(out, &names)?;
@@ -150,5 +159,10 @@ fn print_table(out: &mut impl Write, columns: &[Column], rows: &[Row]) -> std::i
         line(out, r)?;
     }
     writeln!(out, "{rule}")?;
-    writeln!(out, "{} row{}", rows.len(), if rows.len() == 1 { "" } else { "s" })
+    writeln!(
+        out,
+        "{} row{}",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    )
 }

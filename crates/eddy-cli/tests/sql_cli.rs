@@ -29,15 +29,25 @@ fn when_a_bounded_query_runs_then_rows_print_as_a_table_and_exit_0() {
     let out = eddy(&["sql", "-e", &sql]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("| window_start            |  n | total |"), "{stdout}");
-    assert!(stdout.contains("| 1970-01-01 00:00:00.000 | 50 |  1225 |"), "{stdout}");
-    assert!(stdout.contains("| 1970-01-01 00:00:05.000 | 50 |  3725 |"), "{stdout}");
+    assert!(
+        stdout.contains("| window_start            |  n | total |"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| 1970-01-01 00:00:00.000 | 50 |  1225 |"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| 1970-01-01 00:00:05.000 | 50 |  3725 |"),
+        "{stdout}"
+    );
     assert!(stdout.contains("2 rows"), "{stdout}");
 }
 
 #[test]
 fn when_json_is_asked_then_one_object_per_row() {
-    let sql = format!("{TABLE} SELECT id, amount * 2 AS twice FROM orders WHERE id < 3 ORDER BY id");
+    let sql =
+        format!("{TABLE} SELECT id, amount * 2 AS twice FROM orders WHERE id < 3 ORDER BY id");
     let out = eddy(&["sql", "--json", "-e", &sql]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<serde_json::Value> = text(&out.stdout)
@@ -81,9 +91,15 @@ fn when_sql_is_wrong_then_the_caret_points_at_it_and_exit_1() {
     let out = eddy(&["sql", "-e", &sql]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("unknown column 'amout' (did you mean 'amount'?)"), "{stderr}");
+    assert!(
+        stderr.contains("unknown column 'amout' (did you mean 'amount'?)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--> 5:8"), "{stderr}");
-    assert!(stderr.contains("5 | SELECT amout FROM orders\n  |        ^"), "{stderr}");
+    assert!(
+        stderr.contains("5 | SELECT amout FROM orders\n  |        ^"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -51,9 +51,15 @@ impl SqlAggregate {
     /// An operation computing `specs`.
     pub fn new(specs: Vec<AggSpec>) -> Self {
         let deductible = specs.iter().all(|s| {
-            matches!(s.kind, AggKind::CountStar | AggKind::Count | AggKind::Sum | AggKind::Avg)
+            matches!(
+                s.kind,
+                AggKind::CountStar | AggKind::Count | AggKind::Sum | AggKind::Avg
+            )
         });
-        SqlAggregate { specs: specs.into(), deductible }
+        SqlAggregate {
+            specs: specs.into(),
+            deductible,
+        }
     }
 }
 
@@ -160,7 +166,10 @@ impl AggregateOperation<Row> for SqlAggregate {
     }
 
     fn deduct(&self, acc: &mut Vec<AccState>, other: &Vec<AccState>) {
-        assert!(self.deductible, "deduct called on an aggregate that cannot deduct");
+        assert!(
+            self.deductible,
+            "deduct called on an aggregate that cannot deduct"
+        );
         for (a, b) in acc.iter_mut().zip(other) {
             match (a, b) {
                 (AccState::Count(x), AccState::Count(y)) => *x -= y,
@@ -184,7 +193,9 @@ impl AggregateOperation<Row> for SqlAggregate {
             .zip(acc)
             .map(|(spec, state)| match (spec.kind, state) {
                 (_, AccState::Count(n)) => Value::Int(*n),
-                (AggKind::Avg, AccState::SumInt(s, n)) if *n > 0 => Value::Double(*s as f64 / *n as f64),
+                (AggKind::Avg, AccState::SumInt(s, n)) if *n > 0 => {
+                    Value::Double(*s as f64 / *n as f64)
+                }
                 (AggKind::Avg, AccState::SumDouble(s, n)) if *n > 0 => Value::Double(s / *n as f64),
                 (_, AccState::SumInt(s, n)) if *n > 0 => {
                     if spec.arg_type == DataType::Interval {

@@ -15,9 +15,8 @@ use crate::expr::{ArithOp, CmpOp, Expr, Func, LikePattern, TimeUnit};
 use crate::parser::span_pos;
 use crate::types::{parse_timestamp, DataType, Value};
 use sqlparser::ast::{
-    BinaryOperator, CastKind, CeilFloorKind, DateTimeField, Expr as AstExpr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArguments, Spanned, TrimWhereField, UnaryOperator,
-    Value as AstValue,
+    BinaryOperator, CastKind, CeilFloorKind, DateTimeField, Expr as AstExpr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArguments, Spanned, TrimWhereField, UnaryOperator, Value as AstValue,
 };
 use std::sync::Arc;
 
@@ -44,12 +43,20 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn resolve(&self, qualifier: Option<&str>, name: &str, pos: Pos) -> Result<(usize, DataType), SqlError> {
+    fn resolve(
+        &self,
+        qualifier: Option<&str>,
+        name: &str,
+        pos: Pos,
+    ) -> Result<(usize, DataType), SqlError> {
         let mut found = None;
         for (i, c) in self.columns.iter().enumerate() {
             let q_ok = match qualifier {
                 None => true,
-                Some(q) => c.qualifier.as_deref().is_some_and(|cq| cq.eq_ignore_ascii_case(q)),
+                Some(q) => c
+                    .qualifier
+                    .as_deref()
+                    .is_some_and(|cq| cq.eq_ignore_ascii_case(q)),
             };
             if q_ok && c.name.eq_ignore_ascii_case(name) {
                 if found.is_some() {
@@ -165,9 +172,27 @@ pub struct Binder<'a, 'g> {
 const AGGREGATES: [&str; 5] = ["COUNT", "SUM", "AVG", "MIN", "MAX"];
 
 const FUNCTIONS: [&str; 21] = [
-    "COUNT", "SUM", "AVG", "MIN", "MAX", "LOWER", "UPPER", "CHAR_LENGTH", "CHARACTER_LENGTH",
-    "CONCAT", "SUBSTRING", "TRIM", "ABS", "ROUND", "FLOOR", "CEIL", "CEILING", "MOD", "COALESCE",
-    "TO_TIMESTAMP_LTZ", "EXTRACT",
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "MAX",
+    "LOWER",
+    "UPPER",
+    "CHAR_LENGTH",
+    "CHARACTER_LENGTH",
+    "CONCAT",
+    "SUBSTRING",
+    "TRIM",
+    "ABS",
+    "ROUND",
+    "FLOOR",
+    "CEIL",
+    "CEILING",
+    "MOD",
+    "COALESCE",
+    "TO_TIMESTAMP_LTZ",
+    "EXTRACT",
 ];
 
 impl<'a, 'g> Binder<'a, 'g> {
@@ -227,7 +252,11 @@ impl<'a, 'g> Binder<'a, 'g> {
         let pos = self.pos(e);
         if let Mode::Grouped(g) = &self.mode {
             let offset = g.key_offset();
-            if let Some(i) = g.keys.iter().position(|(k, _)| strip_nested(k) == strip_nested(e)) {
+            if let Some(i) = g
+                .keys
+                .iter()
+                .position(|(k, _)| strip_nested(k) == strip_nested(e))
+            {
                 return Ok(Bound {
                     expr: Expr::Column(offset + i),
                     ty: g.keys[i].1.ty,
@@ -236,10 +265,16 @@ impl<'a, 'g> Binder<'a, 'g> {
             if g.windowed {
                 if let Some(name) = simple_name(e) {
                     if name.eq_ignore_ascii_case("window_start") {
-                        return Ok(Bound { expr: Expr::Column(0), ty: DataType::Timestamp });
+                        return Ok(Bound {
+                            expr: Expr::Column(0),
+                            ty: DataType::Timestamp,
+                        });
                     }
                     if name.eq_ignore_ascii_case("window_end") {
-                        return Ok(Bound { expr: Expr::Column(1), ty: DataType::Timestamp });
+                        return Ok(Bound {
+                            expr: Expr::Column(1),
+                            ty: DataType::Timestamp,
+                        });
                     }
                 }
             }
@@ -248,10 +283,17 @@ impl<'a, 'g> Binder<'a, 'g> {
             AstExpr::Identifier(ident) => self.column(None, &ident.value, pos),
             AstExpr::CompoundIdentifier(parts) => match parts.as_slice() {
                 [q, name] => self.column(Some(&q.value), &name.value, pos),
-                _ => Err(SqlError::unsupported(pos, format!("the name '{e}' (write column or table.column)"))),
+                _ => Err(SqlError::unsupported(
+                    pos,
+                    format!("the name '{e}' (write column or table.column)"),
+                )),
             },
             AstExpr::Value(v) => literal(&v.value, pos),
-            AstExpr::TypedString(sqlparser::ast::TypedString { data_type: t, value, .. }) => {
+            AstExpr::TypedString(sqlparser::ast::TypedString {
+                data_type: t,
+                value,
+                ..
+            }) => {
                 let ty = data_type(t, pos)?;
                 let text = match &value.value {
                     AstValue::SingleQuotedString(s) => s.clone(),
@@ -261,7 +303,10 @@ impl<'a, 'g> Binder<'a, 'g> {
                 if v.is_null() {
                     return Err(SqlError::plan(pos, format!("'{text}' is not a valid {ty}")));
                 }
-                Ok(Bound { expr: Expr::Literal(v), ty })
+                Ok(Bound {
+                    expr: Expr::Literal(v),
+                    ty,
+                })
             }
             AstExpr::Interval(_) => Ok(Bound {
                 expr: Expr::Literal(Value::Interval(interval_ms(e, pos)?)),
@@ -273,22 +318,38 @@ impl<'a, 'g> Binder<'a, 'g> {
                 match op {
                     UnaryOperator::Not => {
                         self.expect_bool(&b, expr, "NOT")?;
-                        Ok(Bound { expr: Expr::Not(Box::new(b.expr)), ty: DataType::Boolean })
+                        Ok(Bound {
+                            expr: Expr::Not(Box::new(b.expr)),
+                            ty: DataType::Boolean,
+                        })
                     }
                     UnaryOperator::Minus => {
-                        if !(b.ty.is_numeric() || matches!(b.ty, DataType::Interval | DataType::Null)) {
+                        if !(b.ty.is_numeric()
+                            || matches!(b.ty, DataType::Interval | DataType::Null))
+                        {
                             return Err(SqlError::plan(pos, format!("cannot negate a {}", b.ty)));
                         }
                         // Fold literals so that -9223372036854775808 stays an integer.
                         if let Expr::Literal(v) = &b.expr {
                             let folded = Expr::Neg(Box::new(Expr::Literal(v.clone()))).eval(&[]);
-                            return Ok(Bound { expr: Expr::Literal(folded), ty: b.ty });
+                            return Ok(Bound {
+                                expr: Expr::Literal(folded),
+                                ty: b.ty,
+                            });
                         }
-                        Ok(Bound { expr: Expr::Neg(Box::new(b.expr)), ty: b.ty })
+                        Ok(Bound {
+                            expr: Expr::Neg(Box::new(b.expr)),
+                            ty: b.ty,
+                        })
                     }
                     UnaryOperator::Plus => {
-                        if !(b.ty.is_numeric() || matches!(b.ty, DataType::Interval | DataType::Null)) {
-                            return Err(SqlError::plan(pos, format!("unary + needs a number, not {}", b.ty)));
+                        if !(b.ty.is_numeric()
+                            || matches!(b.ty, DataType::Interval | DataType::Null))
+                        {
+                            return Err(SqlError::plan(
+                                pos,
+                                format!("unary + needs a number, not {}", b.ty),
+                            ));
                         }
                         Ok(b)
                     }
@@ -303,20 +364,38 @@ impl<'a, 'g> Binder<'a, 'g> {
                     ty: DataType::Boolean,
                 })
             }
-            AstExpr::IsTrue(inner) | AstExpr::IsFalse(inner) | AstExpr::IsNotTrue(inner) | AstExpr::IsNotFalse(inner) => {
+            AstExpr::IsTrue(inner)
+            | AstExpr::IsFalse(inner)
+            | AstExpr::IsNotTrue(inner)
+            | AstExpr::IsNotFalse(inner) => {
                 let b = self.bind(inner)?;
                 self.expect_bool(&b, inner, "IS TRUE / IS FALSE")?;
                 let want = matches!(e, AstExpr::IsTrue(_) | AstExpr::IsNotTrue(_));
                 let negated = matches!(e, AstExpr::IsNotTrue(_) | AstExpr::IsNotFalse(_));
                 // x IS TRUE: x = TRUE, never NULL.
                 let cmp = Expr::Coalesce(vec![
-                    Expr::Cmp(CmpOp::Eq, Box::new(b.expr), Box::new(Expr::Literal(Value::Bool(want)))),
+                    Expr::Cmp(
+                        CmpOp::Eq,
+                        Box::new(b.expr),
+                        Box::new(Expr::Literal(Value::Bool(want))),
+                    ),
                     Expr::Literal(Value::Bool(false)),
                 ]);
-                let expr = if negated { Expr::Not(Box::new(cmp)) } else { cmp };
-                Ok(Bound { expr, ty: DataType::Boolean })
+                let expr = if negated {
+                    Expr::Not(Box::new(cmp))
+                } else {
+                    cmp
+                };
+                Ok(Bound {
+                    expr,
+                    ty: DataType::Boolean,
+                })
             }
-            AstExpr::InList { expr, list, negated } => {
+            AstExpr::InList {
+                expr,
+                list,
+                negated,
+            } => {
                 let b = self.bind(expr)?;
                 let mut items = Vec::with_capacity(list.len());
                 for item in list {
@@ -325,20 +404,39 @@ impl<'a, 'g> Binder<'a, 'g> {
                     self.check_comparable(&b, &ib, self.pos(item))?;
                     items.push(ib.expr);
                 }
-                Ok(Bound { expr: Expr::InList(Box::new(b.expr), items, *negated), ty: DataType::Boolean })
+                Ok(Bound {
+                    expr: Expr::InList(Box::new(b.expr), items, *negated),
+                    ty: DataType::Boolean,
+                })
             }
-            AstExpr::Between { expr, negated, low, high } => {
+            AstExpr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
                 let b = self.bind(expr)?;
                 let lo = coerce_for_compare(&b, self.bind(low)?);
                 let hi = coerce_for_compare(&b, self.bind(high)?);
                 self.check_comparable(&b, &lo, self.pos(low))?;
                 self.check_comparable(&b, &hi, self.pos(high))?;
                 Ok(Bound {
-                    expr: Expr::Between(Box::new(b.expr), Box::new(lo.expr), Box::new(hi.expr), *negated),
+                    expr: Expr::Between(
+                        Box::new(b.expr),
+                        Box::new(lo.expr),
+                        Box::new(hi.expr),
+                        *negated,
+                    ),
                     ty: DataType::Boolean,
                 })
             }
-            AstExpr::Like { negated, any, expr, pattern, escape_char } => {
+            AstExpr::Like {
+                negated,
+                any,
+                expr,
+                pattern,
+                escape_char,
+            } => {
                 if *any {
                     return Err(SqlError::unsupported(pos, "LIKE ANY"));
                 }
@@ -348,28 +446,50 @@ impl<'a, 'g> Binder<'a, 'g> {
                     if !matches!(x.ty, DataType::Varchar | DataType::Null) {
                         return Err(SqlError::plan(
                             self.pos(at),
-                            format!("LIKE compares text, but this is {}; CAST it AS VARCHAR", x.ty),
+                            format!(
+                                "LIKE compares text, but this is {}; CAST it AS VARCHAR",
+                                x.ty
+                            ),
                         ));
                     }
                 }
                 let escape = match escape_char {
                     None => None,
-                    Some(AstValue::SingleQuotedString(s)) if s.chars().count() == 1 => s.chars().next(),
+                    Some(AstValue::SingleQuotedString(s)) if s.chars().count() == 1 => {
+                        s.chars().next()
+                    }
                     Some(other) => {
-                        return Err(SqlError::plan(pos, format!("ESCAPE takes one character in quotes, not {other}")))
+                        return Err(SqlError::plan(
+                            pos,
+                            format!("ESCAPE takes one character in quotes, not {other}"),
+                        ))
                     }
                 };
                 let expr = match &p.expr {
-                    Expr::Literal(Value::Str(s)) => {
-                        Expr::Like(Box::new(b.expr), Arc::new(LikePattern::compile(s, escape)), *negated)
-                    }
+                    Expr::Literal(Value::Str(s)) => Expr::Like(
+                        Box::new(b.expr),
+                        Arc::new(LikePattern::compile(s, escape)),
+                        *negated,
+                    ),
                     Expr::Literal(Value::Null) => Expr::Literal(Value::Null),
                     _ => Expr::LikeDynamic(Box::new(b.expr), Box::new(p.expr), escape, *negated),
                 };
-                Ok(Bound { expr, ty: DataType::Boolean })
+                Ok(Bound {
+                    expr,
+                    ty: DataType::Boolean,
+                })
             }
-            AstExpr::ILike { .. } => Err(SqlError::unsupported_hint(pos, "ILIKE", "write LOWER(x) LIKE 'pattern'")),
-            AstExpr::Case { operand, conditions, else_result, .. } => {
+            AstExpr::ILike { .. } => Err(SqlError::unsupported_hint(
+                pos,
+                "ILIKE",
+                "write LOWER(x) LIKE 'pattern'",
+            )),
+            AstExpr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
                 let subject = match operand {
                     Some(o) => Some(self.bind(o)?),
                     None => None,
@@ -387,7 +507,10 @@ impl<'a, 'g> Binder<'a, 'g> {
                     };
                     let then = self.bind(&cw.result)?;
                     ty = unify(ty, then.ty).ok_or_else(|| {
-                        SqlError::plan(self.pos(&cw.result), format!("CASE branches differ in type: {ty} and {}", then.ty))
+                        SqlError::plan(
+                            self.pos(&cw.result),
+                            format!("CASE branches differ in type: {ty} and {}", then.ty),
+                        )
                     })?;
                     whens.push((cond.expr, then.expr));
                 }
@@ -395,7 +518,10 @@ impl<'a, 'g> Binder<'a, 'g> {
                     Some(e2) => {
                         let b = self.bind(e2)?;
                         ty = unify(ty, b.ty).ok_or_else(|| {
-                            SqlError::plan(self.pos(e2), format!("CASE branches differ in type: {ty} and {}", b.ty))
+                            SqlError::plan(
+                                self.pos(e2),
+                                format!("CASE branches differ in type: {ty} and {}", b.ty),
+                            )
                         })?;
                         Some(Box::new(b.expr))
                     }
@@ -406,7 +532,12 @@ impl<'a, 'g> Binder<'a, 'g> {
                     ty,
                 })
             }
-            AstExpr::Cast { kind, expr, data_type: t, format } => {
+            AstExpr::Cast {
+                kind,
+                expr,
+                data_type: t,
+                format,
+            } => {
                 if format.is_some() {
                     return Err(SqlError::unsupported(pos, "CAST … FORMAT"));
                 }
@@ -415,9 +546,17 @@ impl<'a, 'g> Binder<'a, 'g> {
                 }
                 let b = self.bind(expr)?;
                 let ty = data_type(t, span_pos(e.span(), pos))?;
-                Ok(Bound { expr: Expr::Cast(Box::new(b.expr), ty), ty })
+                Ok(Bound {
+                    expr: Expr::Cast(Box::new(b.expr), ty),
+                    ty,
+                })
             }
-            AstExpr::Substring { expr, substring_from, substring_for, .. } => {
+            AstExpr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
                 let s = self.bind(expr)?;
                 self.expect_text(&s, expr, "SUBSTRING")?;
                 let mut args = vec![s.expr];
@@ -434,9 +573,17 @@ impl<'a, 'g> Binder<'a, 'g> {
                     self.expect_integer(&b, f, "SUBSTRING's length")?;
                     args.push(b.expr);
                 }
-                Ok(Bound { expr: Expr::Func(Func::Substring, args), ty: DataType::Varchar })
+                Ok(Bound {
+                    expr: Expr::Func(Func::Substring, args),
+                    ty: DataType::Varchar,
+                })
             }
-            AstExpr::Trim { expr, trim_where, trim_what, trim_characters } => {
+            AstExpr::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                trim_characters,
+            } => {
                 if trim_characters.is_some() {
                     return Err(SqlError::unsupported(pos, "TRIM with a list of characters"));
                 }
@@ -453,16 +600,32 @@ impl<'a, 'g> Binder<'a, 'g> {
                     Some(TrimWhereField::Trailing) => Func::TrimTrailing,
                     _ => Func::TrimBoth,
                 };
-                Ok(Bound { expr: Expr::Func(f, args), ty: DataType::Varchar })
+                Ok(Bound {
+                    expr: Expr::Func(f, args),
+                    ty: DataType::Varchar,
+                })
             }
             AstExpr::Ceil { expr, field } | AstExpr::Floor { expr, field } => {
-                if !matches!(field, CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)) {
-                    return Err(SqlError::unsupported(pos, "CEIL/FLOOR with a unit or scale"));
+                if !matches!(
+                    field,
+                    CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)
+                ) {
+                    return Err(SqlError::unsupported(
+                        pos,
+                        "CEIL/FLOOR with a unit or scale",
+                    ));
                 }
                 let b = self.bind(expr)?;
                 self.expect_number(&b, expr, "CEIL/FLOOR")?;
-                let f = if matches!(e, AstExpr::Ceil { .. }) { Func::Ceil } else { Func::Floor };
-                Ok(Bound { expr: Expr::Func(f, vec![b.expr]), ty: b.ty })
+                let f = if matches!(e, AstExpr::Ceil { .. }) {
+                    Func::Ceil
+                } else {
+                    Func::Floor
+                };
+                Ok(Bound {
+                    expr: Expr::Func(f, vec![b.expr]),
+                    ty: b.ty,
+                })
             }
             AstExpr::Extract { field, expr, .. } => {
                 let unit = match field {
@@ -472,21 +635,32 @@ impl<'a, 'g> Binder<'a, 'g> {
                     DateTimeField::Hour => TimeUnit::Hour,
                     DateTimeField::Minute => TimeUnit::Minute,
                     DateTimeField::Second => TimeUnit::Second,
-                    DateTimeField::Millisecond | DateTimeField::Milliseconds => TimeUnit::Millisecond,
+                    DateTimeField::Millisecond | DateTimeField::Milliseconds => {
+                        TimeUnit::Millisecond
+                    }
                     DateTimeField::Epoch => TimeUnit::Epoch,
                     other => return Err(SqlError::unsupported(pos, format!("EXTRACT({other} …)"))),
                 };
                 let b = self.bind(expr)?;
                 if !matches!(b.ty, DataType::Timestamp | DataType::Null) {
-                    return Err(SqlError::plan(self.pos(expr), format!("EXTRACT needs a TIMESTAMP, not {}", b.ty)));
+                    return Err(SqlError::plan(
+                        self.pos(expr),
+                        format!("EXTRACT needs a TIMESTAMP, not {}", b.ty),
+                    ));
                 }
-                Ok(Bound { expr: Expr::Func(Func::Extract(unit), vec![b.expr]), ty: DataType::BigInt })
+                Ok(Bound {
+                    expr: Expr::Func(Func::Extract(unit), vec![b.expr]),
+                    ty: DataType::BigInt,
+                })
             }
             AstExpr::Function(f) => self.function(f, pos),
             AstExpr::Subquery(_) | AstExpr::InSubquery { .. } | AstExpr::Exists { .. } => {
                 Err(SqlError::unsupported(pos, "a subquery"))
             }
-            other => Err(SqlError::unsupported(pos, format!("the expression '{other}'"))),
+            other => Err(SqlError::unsupported(
+                pos,
+                format!("the expression '{other}'"),
+            )),
         }
     }
 
@@ -494,12 +668,19 @@ impl<'a, 'g> Binder<'a, 'g> {
         match &self.mode {
             Mode::Plain { .. } => {
                 let (i, ty) = self.scope.resolve(qualifier, name, pos)?;
-                Ok(Bound { expr: Expr::Column(i), ty })
+                Ok(Bound {
+                    expr: Expr::Column(i),
+                    ty,
+                })
             }
             Mode::Grouped(g) => {
                 // Known in the input but neither grouped nor aggregated?
                 self.scope.resolve(qualifier, name, pos)?;
-                let hint = if g.windowed { "GROUP BY window_start, window_end, …" } else { "GROUP BY" };
+                let hint = if g.windowed {
+                    "GROUP BY window_start, window_end, …"
+                } else {
+                    "GROUP BY"
+                };
                 Err(SqlError::plan(
                     pos,
                     format!("column '{name}' is neither grouped nor aggregated: add it to {hint} or use it in an aggregate such as MAX({name})"),
@@ -512,7 +693,10 @@ impl<'a, 'g> Binder<'a, 'g> {
         if matches!(b.ty, DataType::Boolean | DataType::Null) {
             Ok(())
         } else {
-            Err(SqlError::plan(self.pos(at), format!("{what} needs a BOOLEAN, but this is {}", b.ty)))
+            Err(SqlError::plan(
+                self.pos(at),
+                format!("{what} needs a BOOLEAN, but this is {}", b.ty),
+            ))
         }
     }
 
@@ -522,7 +706,10 @@ impl<'a, 'g> Binder<'a, 'g> {
         } else {
             Err(SqlError::plan(
                 self.pos(at),
-                format!("{what} needs VARCHAR, but this is {}; CAST it AS VARCHAR", b.ty),
+                format!(
+                    "{what} needs VARCHAR, but this is {}; CAST it AS VARCHAR",
+                    b.ty
+                ),
             ))
         }
     }
@@ -531,7 +718,10 @@ impl<'a, 'g> Binder<'a, 'g> {
         if b.ty.is_numeric() || b.ty == DataType::Null {
             Ok(())
         } else {
-            Err(SqlError::plan(self.pos(at), format!("{what} needs a number, but this is {}", b.ty)))
+            Err(SqlError::plan(
+                self.pos(at),
+                format!("{what} needs a number, but this is {}", b.ty),
+            ))
         }
     }
 
@@ -539,7 +729,10 @@ impl<'a, 'g> Binder<'a, 'g> {
         if b.ty.is_integer() || b.ty == DataType::Null {
             Ok(())
         } else {
-            Err(SqlError::plan(self.pos(at), format!("{what} must be an integer, but this is {}", b.ty)))
+            Err(SqlError::plan(
+                self.pos(at),
+                format!("{what} must be an integer, but this is {}", b.ty),
+            ))
         }
     }
 
@@ -549,12 +742,21 @@ impl<'a, 'g> Binder<'a, 'g> {
         } else {
             Err(SqlError::plan(
                 pos,
-                format!("cannot compare {} with {}; CAST one side to the other's type", a.ty, b.ty),
+                format!(
+                    "cannot compare {} with {}; CAST one side to the other's type",
+                    a.ty, b.ty
+                ),
             ))
         }
     }
 
-    fn binary(&mut self, left: &AstExpr, op: &BinaryOperator, right: &AstExpr, pos: Pos) -> Result<Bound, SqlError> {
+    fn binary(
+        &mut self,
+        left: &AstExpr,
+        op: &BinaryOperator,
+        right: &AstExpr,
+        pos: Pos,
+    ) -> Result<Bound, SqlError> {
         use BinaryOperator as B;
         match op {
             B::And | B::Or => {
@@ -563,12 +765,21 @@ impl<'a, 'g> Binder<'a, 'g> {
                 let mut parts = Vec::new();
                 for x in [l.expr, r.expr] {
                     match (op, x) {
-                        (B::And, Expr::And(inner)) | (B::Or, Expr::Or(inner)) => parts.extend(inner),
+                        (B::And, Expr::And(inner)) | (B::Or, Expr::Or(inner)) => {
+                            parts.extend(inner)
+                        }
                         (_, x) => parts.push(x),
                     }
                 }
-                let expr = if *op == B::And { Expr::And(parts) } else { Expr::Or(parts) };
-                Ok(Bound { expr, ty: DataType::Boolean })
+                let expr = if *op == B::And {
+                    Expr::And(parts)
+                } else {
+                    Expr::Or(parts)
+                };
+                Ok(Bound {
+                    expr,
+                    ty: DataType::Boolean,
+                })
             }
             B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq => {
                 let l = self.bind(left)?;
@@ -583,12 +794,18 @@ impl<'a, 'g> Binder<'a, 'g> {
                     B::Gt => CmpOp::Gt,
                     _ => CmpOp::GtEq,
                 };
-                Ok(Bound { expr: Expr::Cmp(cmp, Box::new(l.expr), Box::new(r.expr)), ty: DataType::Boolean })
+                Ok(Bound {
+                    expr: Expr::Cmp(cmp, Box::new(l.expr), Box::new(r.expr)),
+                    ty: DataType::Boolean,
+                })
             }
             B::StringConcat => {
                 let l = self.bind(left)?;
                 let r = self.bind(right)?;
-                Ok(Bound { expr: Expr::Func(Func::Concat, vec![l.expr, r.expr]), ty: DataType::Varchar })
+                Ok(Bound {
+                    expr: Expr::Func(Func::Concat, vec![l.expr, r.expr]),
+                    ty: DataType::Varchar,
+                })
             }
             B::Plus | B::Minus | B::Multiply | B::Divide | B::Modulo => {
                 let l = self.bind(left)?;
@@ -609,7 +826,10 @@ impl<'a, 'g> Binder<'a, 'g> {
                 } else {
                     (l.expr, r.expr)
                 };
-                Ok(Bound { expr: Expr::Arith(aop, ty, Box::new(a), Box::new(b)), ty })
+                Ok(Bound {
+                    expr: Expr::Arith(aop, ty, Box::new(a), Box::new(b)),
+                    ty,
+                })
             }
             other => Err(SqlError::unsupported(pos, format!("the operator {other}"))),
         }
@@ -618,25 +838,42 @@ impl<'a, 'g> Binder<'a, 'g> {
     fn function(&mut self, f: &Function, pos: Pos) -> Result<Bound, SqlError> {
         let name = f.name.to_string().to_ascii_uppercase();
         if f.over.is_some() {
-            return Err(SqlError::unsupported(pos, format!("{name}(…) OVER (an OVER window)")));
+            return Err(SqlError::unsupported(
+                pos,
+                format!("{name}(…) OVER (an OVER window)"),
+            ));
         }
         if f.filter.is_some() {
-            return Err(SqlError::unsupported(pos, format!("{name}(…) FILTER (WHERE …)")));
+            return Err(SqlError::unsupported(
+                pos,
+                format!("{name}(…) FILTER (WHERE …)"),
+            ));
         }
         let (args, distinct) = match &f.args {
             FunctionArguments::None => (Vec::new(), false),
             FunctionArguments::Subquery(_) => return Err(SqlError::unsupported(pos, "a subquery")),
             FunctionArguments::List(list) => {
                 if !list.clauses.is_empty() {
-                    return Err(SqlError::unsupported(pos, format!("clauses inside {name}(…)")));
+                    return Err(SqlError::unsupported(
+                        pos,
+                        format!("clauses inside {name}(…)"),
+                    ));
                 }
-                let distinct = matches!(list.duplicate_treatment, Some(sqlparser::ast::DuplicateTreatment::Distinct));
+                let distinct = matches!(
+                    list.duplicate_treatment,
+                    Some(sqlparser::ast::DuplicateTreatment::Distinct)
+                );
                 let mut args = Vec::new();
                 for a in &list.args {
                     match a {
                         FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => args.push(Some(e)),
                         FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => args.push(None),
-                        _ => return Err(SqlError::unsupported(pos, format!("this kind of argument of {name}"))),
+                        _ => {
+                            return Err(SqlError::unsupported(
+                                pos,
+                                format!("this kind of argument of {name}"),
+                            ))
+                        }
                     }
                 }
                 (args, distinct)
@@ -646,28 +883,50 @@ impl<'a, 'g> Binder<'a, 'g> {
             return self.aggregate(&name, &args, distinct, f, pos);
         }
         if distinct {
-            return Err(SqlError::plan(pos, format!("DISTINCT is for aggregates, not {name}")));
+            return Err(SqlError::plan(
+                pos,
+                format!("DISTINCT is for aggregates, not {name}"),
+            ));
         }
         let mut bound = Vec::with_capacity(args.len());
         for a in &args {
             match a {
                 Some(e) => bound.push((self.bind(e)?, *e)),
-                None => return Err(SqlError::plan(pos, format!("{name}(*) is not a thing; * is for COUNT(*)"))),
+                None => {
+                    return Err(SqlError::plan(
+                        pos,
+                        format!("{name}(*) is not a thing; * is for COUNT(*)"),
+                    ))
+                }
             }
         }
         let arity = |min: usize, max: usize| -> Result<(), SqlError> {
             if bound.len() < min || bound.len() > max {
-                let want = if min == max { format!("{min}") } else { format!("{min} to {max}") };
-                Err(SqlError::plan(pos, format!("{name} takes {want} argument(s), not {}", bound.len())))
+                let want = if min == max {
+                    format!("{min}")
+                } else {
+                    format!("{min} to {max}")
+                };
+                Err(SqlError::plan(
+                    pos,
+                    format!("{name} takes {want} argument(s), not {}", bound.len()),
+                ))
             } else {
                 Ok(())
             }
         };
-        let text_fn = |this: &Self, func: Func, ty: DataType, bound: Vec<(Bound, &AstExpr)>| -> Result<Bound, SqlError> {
+        let text_fn = |this: &Self,
+                       func: Func,
+                       ty: DataType,
+                       bound: Vec<(Bound, &AstExpr)>|
+         -> Result<Bound, SqlError> {
             for (b, e) in &bound {
                 this.expect_text(b, e, &name)?;
             }
-            Ok(Bound { expr: Expr::Func(func, bound.into_iter().map(|(b, _)| b.expr).collect()), ty })
+            Ok(Bound {
+                expr: Expr::Func(func, bound.into_iter().map(|(b, _)| b.expr).collect()),
+                ty,
+            })
         };
         match name.as_str() {
             "LOWER" | "UPPER" => {
@@ -763,7 +1022,10 @@ impl<'a, 'g> Binder<'a, 'g> {
                 } else {
                     ""
                 };
-                return Err(SqlError::plan(pos, format!("aggregate {name} is not allowed in {clause}{hint}")));
+                return Err(SqlError::plan(
+                    pos,
+                    format!("aggregate {name} is not allowed in {clause}{hint}"),
+                ));
             }
             Mode::Grouped(g) => g,
         };
@@ -772,9 +1034,17 @@ impl<'a, 'g> Binder<'a, 'g> {
             ("COUNT", [Some(_)], false) => AggKind::Count,
             ("COUNT", [Some(_)], true) => AggKind::CountDistinct,
             ("COUNT", _, _) => {
-                return Err(SqlError::plan(pos, "COUNT takes *, one argument, or DISTINCT and one argument"))
+                return Err(SqlError::plan(
+                    pos,
+                    "COUNT takes *, one argument, or DISTINCT and one argument",
+                ))
             }
-            (_, _, true) => return Err(SqlError::unsupported(pos, format!("{name}(DISTINCT …) (COUNT(DISTINCT …) there is)"))),
+            (_, _, true) => {
+                return Err(SqlError::unsupported(
+                    pos,
+                    format!("{name}(DISTINCT …) (COUNT(DISTINCT …) there is)"),
+                ))
+            }
             ("SUM", [Some(_)], _) => AggKind::Sum,
             ("AVG", [Some(_)], _) => AggKind::Avg,
             ("MIN", [Some(_)], _) => AggKind::Min,
@@ -792,7 +1062,10 @@ impl<'a, 'g> Binder<'a, 'g> {
             (AggKind::CountStar | AggKind::Count | AggKind::CountDistinct, _) => DataType::BigInt,
             (AggKind::Avg, Some(a)) => {
                 if !(a.ty.is_numeric() || a.ty == DataType::Null) {
-                    return Err(SqlError::plan(pos, format!("AVG needs a number, not {}", a.ty)));
+                    return Err(SqlError::plan(
+                        pos,
+                        format!("AVG needs a number, not {}", a.ty),
+                    ));
                 }
                 DataType::Double
             }
@@ -800,14 +1073,27 @@ impl<'a, 'g> Binder<'a, 'g> {
                 DataType::Int | DataType::BigInt | DataType::Null => DataType::BigInt,
                 DataType::Double => DataType::Double,
                 DataType::Interval => DataType::Interval,
-                other => return Err(SqlError::plan(pos, format!("SUM needs a number, not {other}"))),
+                other => {
+                    return Err(SqlError::plan(
+                        pos,
+                        format!("SUM needs a number, not {other}"),
+                    ))
+                }
             },
             (_, Some(a)) => a.ty,
             (_, None) => DataType::Null,
         };
-        let call = AggCall { kind, arg, ty, text: f.to_string() };
+        let call = AggCall {
+            kind,
+            arg,
+            ty,
+            text: f.to_string(),
+        };
         // The same call twice is computed once.
-        let existing = grouping.aggs.iter().position(|a| a.text.eq_ignore_ascii_case(&call.text));
+        let existing = grouping
+            .aggs
+            .iter()
+            .position(|a| a.text.eq_ignore_ascii_case(&call.text));
         let i = match existing {
             Some(i) => i,
             None => {
@@ -815,7 +1101,10 @@ impl<'a, 'g> Binder<'a, 'g> {
                 grouping.aggs.len() - 1
             }
         };
-        Ok(Bound { expr: Expr::Column(grouping.agg_offset() + i), ty })
+        Ok(Bound {
+            expr: Expr::Column(grouping.agg_offset() + i),
+            ty,
+        })
     }
 }
 
@@ -839,17 +1128,39 @@ fn strip_nested(e: &AstExpr) -> &AstExpr {
 fn literal(v: &AstValue, pos: Pos) -> Result<Bound, SqlError> {
     Ok(match v {
         AstValue::Number(n, _) => match n.parse::<i64>() {
-            Ok(i) => Bound { expr: Expr::Literal(Value::Int(i)), ty: if i32::try_from(i).is_ok() { DataType::Int } else { DataType::BigInt } },
+            Ok(i) => Bound {
+                expr: Expr::Literal(Value::Int(i)),
+                ty: if i32::try_from(i).is_ok() {
+                    DataType::Int
+                } else {
+                    DataType::BigInt
+                },
+            },
             Err(_) => match n.parse::<f64>() {
-                Ok(d) if d.is_finite() => Bound { expr: Expr::Literal(Value::Double(d)), ty: DataType::Double },
-                _ => return Err(SqlError::plan(pos, format!("the number {n} is out of range"))),
+                Ok(d) if d.is_finite() => Bound {
+                    expr: Expr::Literal(Value::Double(d)),
+                    ty: DataType::Double,
+                },
+                _ => {
+                    return Err(SqlError::plan(
+                        pos,
+                        format!("the number {n} is out of range"),
+                    ))
+                }
             },
         },
-        AstValue::SingleQuotedString(s) | AstValue::DoubleQuotedString(s) => {
-            Bound { expr: Expr::Literal(Value::str(s)), ty: DataType::Varchar }
-        }
-        AstValue::Boolean(b) => Bound { expr: Expr::Literal(Value::Bool(*b)), ty: DataType::Boolean },
-        AstValue::Null => Bound { expr: Expr::Literal(Value::Null), ty: DataType::Null },
+        AstValue::SingleQuotedString(s) | AstValue::DoubleQuotedString(s) => Bound {
+            expr: Expr::Literal(Value::str(s)),
+            ty: DataType::Varchar,
+        },
+        AstValue::Boolean(b) => Bound {
+            expr: Expr::Literal(Value::Bool(*b)),
+            ty: DataType::Boolean,
+        },
+        AstValue::Null => Bound {
+            expr: Expr::Literal(Value::Null),
+            ty: DataType::Null,
+        },
         other => return Err(SqlError::unsupported(pos, format!("the literal {other}"))),
     })
 }
@@ -859,7 +1170,10 @@ fn coerce_for_compare(other: &Bound, b: Bound) -> Bound {
     if other.ty == DataType::Timestamp {
         if let Expr::Literal(Value::Str(s)) = &b.expr {
             if let Some(ms) = parse_timestamp(s) {
-                return Bound { expr: Expr::Literal(Value::Timestamp(ms)), ty: DataType::Timestamp };
+                return Bound {
+                    expr: Expr::Literal(Value::Timestamp(ms)),
+                    ty: DataType::Timestamp,
+                };
             }
         }
     }
@@ -871,7 +1185,11 @@ pub fn arith_type(op: ArithOp, a: DataType, b: DataType) -> Option<DataType> {
     use DataType as T;
     Some(match (a, b) {
         (T::Null, T::Null) => T::Null,
-        (T::Null, x) | (x, T::Null) if x.is_numeric() || matches!(x, T::Interval | T::Timestamp) => x,
+        (T::Null, x) | (x, T::Null)
+            if x.is_numeric() || matches!(x, T::Interval | T::Timestamp) =>
+        {
+            x
+        }
         (T::Int, T::Int) => T::Int,
         (x, y) if x.is_integer() && y.is_integer() => T::BigInt,
         (x, y) if x.is_numeric() && y.is_numeric() => T::Double,
@@ -879,7 +1197,9 @@ pub fn arith_type(op: ArithOp, a: DataType, b: DataType) -> Option<DataType> {
         (T::Interval, T::Timestamp) if op == ArithOp::Add => T::Timestamp,
         (T::Timestamp, T::Timestamp) if op == ArithOp::Sub => T::Interval,
         (T::Interval, T::Interval) if matches!(op, ArithOp::Add | ArithOp::Sub) => T::Interval,
-        (T::Interval, x) if x.is_integer() && matches!(op, ArithOp::Mul | ArithOp::Div) => T::Interval,
+        (T::Interval, x) if x.is_integer() && matches!(op, ArithOp::Mul | ArithOp::Div) => {
+            T::Interval
+        }
         _ => return None,
     })
 }
@@ -900,25 +1220,44 @@ pub fn unify(a: DataType, b: DataType) -> Option<DataType> {
 /// `INTERVAL '1.5' MINUTE`, `INTERVAL '10 seconds'`.
 pub fn interval_ms(e: &AstExpr, pos: Pos) -> Result<i64, SqlError> {
     let AstExpr::Interval(iv) = e else {
-        return Err(SqlError::plan(pos, format!("expected an INTERVAL like INTERVAL '10' SECOND, found {e}")));
+        return Err(SqlError::plan(
+            pos,
+            format!("expected an INTERVAL like INTERVAL '10' SECOND, found {e}"),
+        ));
     };
     if iv.last_field.is_some() {
-        return Err(SqlError::unsupported(pos, "an interval with a range of units (… TO …)"));
+        return Err(SqlError::unsupported(
+            pos,
+            "an interval with a range of units (… TO …)",
+        ));
     }
     let text = match iv.value.as_ref() {
         AstExpr::Value(v) => match &v.value {
             AstValue::SingleQuotedString(s) => s.clone(),
             AstValue::Number(n, _) => n.clone(),
-            other => return Err(SqlError::plan(pos, format!("an interval's value is a number in quotes, not {other}"))),
+            other => {
+                return Err(SqlError::plan(
+                    pos,
+                    format!("an interval's value is a number in quotes, not {other}"),
+                ))
+            }
         },
-        other => return Err(SqlError::plan(pos, format!("an interval's value is a number in quotes, not {other}"))),
+        other => {
+            return Err(SqlError::plan(
+                pos,
+                format!("an interval's value is a number in quotes, not {other}"),
+            ))
+        }
     };
     let (number, unit_text) = match &iv.leading_field {
         Some(f) => (text.trim().to_string(), f.to_string()),
         None => {
             let t = text.trim();
             let split = t.find(char::is_whitespace).ok_or_else(|| {
-                SqlError::plan(pos, format!("INTERVAL '{t}' needs a unit: write INTERVAL '{t}' SECOND"))
+                SqlError::plan(
+                    pos,
+                    format!("INTERVAL '{t}' needs a unit: write INTERVAL '{t}' SECOND"),
+                )
             })?;
             (t[..split].to_string(), t[split..].trim().to_string())
         }
@@ -932,7 +1271,9 @@ pub fn interval_ms(e: &AstExpr, pos: Pos) -> Result<i64, SqlError> {
         other => {
             return Err(SqlError::unsupported(
                 pos,
-                format!("the interval unit {other} (units are MILLISECOND, SECOND, MINUTE, HOUR, DAY)"),
+                format!(
+                    "the interval unit {other} (units are MILLISECOND, SECOND, MINUTE, HOUR, DAY)"
+                ),
             ))
         }
     };

@@ -112,18 +112,27 @@ pub fn data_type(t: &AstType, pos: Pos) -> Result<DataType, SqlError> {
             DataType::Int
         }
         A::BigInt(_) | A::Int8(_) | A::Int64 => DataType::BigInt,
-        A::Double(_) | A::DoublePrecision | A::Float(_) | A::Real | A::Float4 | A::Float8
+        A::Double(_)
+        | A::DoublePrecision
+        | A::Float(_)
+        | A::Real
+        | A::Float4
+        | A::Float8
         | A::Float64 => DataType::Double,
-        A::Varchar(_) | A::CharVarying(_) | A::CharacterVarying(_) | A::Char(_)
-        | A::Character(_) | A::String(_) | A::Text | A::Nvarchar(_) => DataType::Varchar,
+        A::Varchar(_)
+        | A::CharVarying(_)
+        | A::CharacterVarying(_)
+        | A::Char(_)
+        | A::Character(_)
+        | A::String(_)
+        | A::Text
+        | A::Nvarchar(_) => DataType::Varchar,
         A::Timestamp(_, _) | A::Datetime(_) => DataType::Timestamp,
         A::Interval { .. } => DataType::Interval,
         A::Custom(name, _) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
             DataType::Timestamp
         }
-        A::Custom(name, _) if name.to_string().eq_ignore_ascii_case("STRING") => {
-            DataType::Varchar
-        }
+        A::Custom(name, _) if name.to_string().eq_ignore_ascii_case("STRING") => DataType::Varchar,
         A::Decimal(_) | A::Numeric(_) | A::Dec(_) => {
             return Err(SqlError::unsupported_hint(
                 pos,
@@ -161,7 +170,10 @@ pub fn create_table(stmt: &CreateTable) -> Result<Table, SqlError> {
         });
     }
     if columns.is_empty() {
-        return Err(SqlError::plan(stmt.name.pos, "a table needs at least one column"));
+        return Err(SqlError::plan(
+            stmt.name.pos,
+            "a table needs at least one column",
+        ));
     }
     let find = |name: &crate::parser::Name| -> Result<usize, SqlError> {
         columns
@@ -212,7 +224,8 @@ pub fn create_table(stmt: &CreateTable) -> Result<Table, SqlError> {
 
 /// The lag of `WATERMARK FOR ts AS ts [- INTERVAL …]`.
 fn watermark_lag(expr: &AstExpr, column: &str, pos: Pos) -> Result<i64, SqlError> {
-    let is_column = |e: &AstExpr| matches!(e, AstExpr::Identifier(i) if i.value.eq_ignore_ascii_case(column));
+    let is_column =
+        |e: &AstExpr| matches!(e, AstExpr::Identifier(i) if i.value.eq_ignore_ascii_case(column));
     match expr {
         e if is_column(e) => Ok(0),
         AstExpr::BinaryOp {
@@ -223,7 +236,10 @@ fn watermark_lag(expr: &AstExpr, column: &str, pos: Pos) -> Result<i64, SqlError
             let rpos = crate::parser::span_pos(sqlparser::ast::Spanned::span(right.as_ref()), pos);
             let lag = interval_ms(right, rpos)?;
             if lag < 0 {
-                return Err(SqlError::plan(rpos, "the watermark's interval must not be negative"));
+                return Err(SqlError::plan(
+                    rpos,
+                    "the watermark's interval must not be negative",
+                ));
             }
             Ok(lag)
         }

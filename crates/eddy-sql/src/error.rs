@@ -82,7 +82,11 @@ impl SqlError {
     }
 
     /// A "not supported yet" error at `pos`, with how to write it instead.
-    pub fn unsupported_hint(pos: Pos, what: impl std::fmt::Display, hint: impl std::fmt::Display) -> Self {
+    pub fn unsupported_hint(
+        pos: Pos,
+        what: impl std::fmt::Display,
+        hint: impl std::fmt::Display,
+    ) -> Self {
         Self::new(
             ErrorKind::Unsupported,
             pos,
@@ -111,7 +115,10 @@ impl SqlError {
     ///   |        ^
     /// ```
     pub fn render(&self, sql: &str) -> String {
-        let mut out = format!("error: {}\n --> {}:{}\n", self.message, self.line, self.column);
+        let mut out = format!(
+            "error: {}\n --> {}:{}\n",
+            self.message, self.line, self.column
+        );
         if let Some(text) = sql.lines().nth(self.line.saturating_sub(1) as usize) {
             let number = self.line.to_string();
             let pad = " ".repeat(number.len());
@@ -132,7 +139,7 @@ impl SqlError {
 /// at least one edit allowed).
 pub fn nearest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let name = name.to_ascii_lowercase();
-    let limit = ((name.chars().count() + 2) / 3).max(1);
+    let limit = name.chars().count().div_ceil(3).max(1);
     known
         .into_iter()
         .map(|k| (edit_distance(&name, &k.to_ascii_lowercase()), k))

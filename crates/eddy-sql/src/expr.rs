@@ -359,7 +359,8 @@ impl Expr {
             }
             Expr::Case(o, w, e) => {
                 o.as_ref().is_some_and(|o| o.reads_columns())
-                    || w.iter().any(|(a, b)| a.reads_columns() || b.reads_columns())
+                    || w.iter()
+                        .any(|(a, b)| a.reads_columns() || b.reads_columns())
                     || e.as_ref().is_some_and(|e| e.reads_columns())
             }
         }
@@ -563,7 +564,11 @@ fn call(f: Func, args: &[Expr], row: &[Value]) -> Value {
             _ => Value::Null,
         },
         Func::Round => {
-            let digits = if args.len() > 1 { arg(1).as_i64() } else { Some(0) };
+            let digits = if args.len() > 1 {
+                arg(1).as_i64()
+            } else {
+                Some(0)
+            };
             let Some(digits) = digits else {
                 return Value::Null;
             };
@@ -649,9 +654,15 @@ mod tests {
         let t = Expr::Literal(Value::Bool(true));
         let f = Expr::Literal(Value::Bool(false));
         let n = Expr::Literal(Value::Null);
-        assert_eq!(Expr::And(vec![n.clone(), f.clone()]).eval(&[]), Value::Bool(false));
+        assert_eq!(
+            Expr::And(vec![n.clone(), f.clone()]).eval(&[]),
+            Value::Bool(false)
+        );
         assert_eq!(Expr::And(vec![n.clone(), t.clone()]).eval(&[]), Value::Null);
-        assert_eq!(Expr::Or(vec![n.clone(), t.clone()]).eval(&[]), Value::Bool(true));
+        assert_eq!(
+            Expr::Or(vec![n.clone(), t.clone()]).eval(&[]),
+            Value::Bool(true)
+        );
         assert_eq!(Expr::Or(vec![n.clone(), f.clone()]).eval(&[]), Value::Null);
         assert_eq!(Expr::Not(Box::new(n.clone())).eval(&[]), Value::Null);
         let in_list = Expr::InList(
@@ -665,13 +676,26 @@ mod tests {
     #[test]
     fn when_integers_overflow_or_divide_by_zero_then_null() {
         let max = Value::Int(i64::MAX);
-        assert_eq!(arith(ArithOp::Add, DataType::BigInt, &max, &Value::Int(1)), Value::Null);
         assert_eq!(
-            arith(ArithOp::Div, DataType::BigInt, &Value::Int(1), &Value::Int(0)),
+            arith(ArithOp::Add, DataType::BigInt, &max, &Value::Int(1)),
             Value::Null
         );
         assert_eq!(
-            arith(ArithOp::Div, DataType::BigInt, &Value::Int(7), &Value::Int(2)),
+            arith(
+                ArithOp::Div,
+                DataType::BigInt,
+                &Value::Int(1),
+                &Value::Int(0)
+            ),
+            Value::Null
+        );
+        assert_eq!(
+            arith(
+                ArithOp::Div,
+                DataType::BigInt,
+                &Value::Int(7),
+                &Value::Int(2)
+            ),
             Value::Int(3)
         );
     }

@@ -56,9 +56,17 @@ fn event_time(row: &Row, column: usize) -> i64 {
 }
 
 /// The map of a `map` table, typed as the connector keeps it.
-pub fn row_map(grid: &Grid, table: &Table, name: &str, pos: Pos) -> Result<map_conn::RowMap, SqlError> {
+pub fn row_map(
+    grid: &Grid,
+    table: &Table,
+    name: &str,
+    pos: Pos,
+) -> Result<map_conn::RowMap, SqlError> {
     grid.map::<String, serde_json::Value>(name).map_err(|e| {
-        SqlError::plan(pos, format!("table '{}' cannot use grid map '{name}': {e}", table.name))
+        SqlError::plan(
+            pos,
+            format!("table '{}' cannot use grid map '{name}': {e}", table.name),
+        )
     })
 }
 
@@ -114,18 +122,35 @@ fn read(
         }
         Connector::Kafka(k) => {
             // Kafka tracks event time per partition in the source itself.
-            let watermark = if plan.uses_event_time { table.watermark.as_ref() } else { None };
-            let stage = p.read_from(k.source(table.columns.clone(), watermark)).named(&name);
+            let watermark = if plan.uses_event_time {
+                table.watermark.as_ref()
+            } else {
+                None
+            };
+            let stage = p
+                .read_from(k.source(table.columns.clone(), watermark))
+                .named(&name);
             stage.filter(keep).map(proj).share()
         }
         Connector::Blackhole => {
-            return Err(SqlError::plan(pos, format!("table '{}' is a blackhole: it can only be written to", table.name)))
+            return Err(SqlError::plan(
+                pos,
+                format!(
+                    "table '{}' is a blackhole: it can only be written to",
+                    table.name
+                ),
+            ))
         }
     })
 }
 
 /// Lowers `plan` into a pipeline writing to `target`.
-pub fn lower(plan: &QueryPlan, target: Target<'_>, grid: &Grid, pos: Pos) -> Result<Lowered, SqlError> {
+pub fn lower(
+    plan: &QueryPlan,
+    target: Target<'_>,
+    grid: &Grid,
+    pos: Pos,
+) -> Result<Lowered, SqlError> {
     let p = Pipeline::new();
     let select: Arc<[Expr]> = plan.select.iter().cloned().collect();
     let out: Shared<Row> = match &plan.aggregate {
@@ -148,12 +173,16 @@ pub fn lower(plan: &QueryPlan, target: Target<'_>, grid: &Grid, pos: Pos) -> Res
             match a.window {
                 Some(w) => {
                     let def = match w {
-                        WindowKind::Tumble { size_ms } => WindowDefinition::tumbling(Duration::from_millis(size_ms as u64)),
+                        WindowKind::Tumble { size_ms } => {
+                            WindowDefinition::tumbling(Duration::from_millis(size_ms as u64))
+                        }
                         WindowKind::Hop { slide_ms, size_ms } => WindowDefinition::sliding(
                             Duration::from_millis(size_ms as u64),
                             Duration::from_millis(slide_ms as u64),
                         ),
-                        WindowKind::Session { gap_ms } => WindowDefinition::session(Duration::from_millis(gap_ms as u64)),
+                        WindowKind::Session { gap_ms } => {
+                            WindowDefinition::session(Duration::from_millis(gap_ms as u64))
+                        }
                     };
                     keyed
                         .window(def)
@@ -179,7 +208,13 @@ pub fn lower(plan: &QueryPlan, target: Target<'_>, grid: &Grid, pos: Pos) -> Res
                         Row::new(v)
                     };
                     if plan.table.connector.is_bounded() {
-                        keyed.aggregate(op).named("sql:aggregate").map(to_row).filter(keep).map(finish).share()
+                        keyed
+                            .aggregate(op)
+                            .named("sql:aggregate")
+                            .map(to_row)
+                            .filter(keep)
+                            .map(finish)
+                            .share()
                     } else {
                         keyed
                             .rolling_aggregate(op)
@@ -204,7 +239,10 @@ pub fn lower(plan: &QueryPlan, target: Target<'_>, grid: &Grid, pos: Pos) -> Res
             None
         }
     };
-    Ok(Lowered { pipeline: p, collected })
+    Ok(Lowered {
+        pipeline: p,
+        collected,
+    })
 }
 
 /// Writes `out` into table `t`'s sink.
@@ -237,7 +275,8 @@ fn write(out: &Shared<Row>, t: &Table, grid: &Grid, pos: Pos) -> Result<(), SqlE
             if t.primary_key.is_empty() {
                 out.stream().write_to(k.sink(names));
             } else {
-                out.stream().write_to(k.keyed_sink(names, t.primary_key.clone()));
+                out.stream()
+                    .write_to(k.keyed_sink(names, t.primary_key.clone()));
             }
         }
         Connector::Blackhole => {
@@ -247,7 +286,10 @@ fn write(out: &Shared<Row>, t: &Table, grid: &Grid, pos: Pos) -> Result<(), SqlE
         Connector::Datagen(_) => {
             return Err(SqlError::plan(
                 pos,
-                format!("table '{}' is a datagen table: it can be read, not written", t.name),
+                format!(
+                    "table '{}' is a datagen table: it can be read, not written",
+                    t.name
+                ),
             ))
         }
     }

@@ -109,7 +109,7 @@ pub struct Insert {
 #[derive(Debug, Clone)]
 pub enum Statement {
     /// `CREATE TABLE`.
-    CreateTable(CreateTable),
+    CreateTable(Box<CreateTable>),
     /// `DROP TABLE [IF EXISTS] name`.
     DropTable {
         /// The table.
@@ -282,8 +282,18 @@ pub fn parse_statement(sql: &str) -> Result<Statement, SqlError> {
     let operators = tokens
         .iter()
         .filter(|t| match &t.token {
-            Token::Plus | Token::Minus | Token::Mul | Token::Div | Token::Mod | Token::StringConcat
-            | Token::Eq | Token::Neq | Token::Lt | Token::Gt | Token::LtEq | Token::GtEq => true,
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Eq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq => true,
             Token::Word(w) => matches!(w.keyword, Keyword::AND | Keyword::OR | Keyword::NOT),
             _ => false,
         })
@@ -300,7 +310,10 @@ pub fn parse_statement(sql: &str) -> Result<Statement, SqlError> {
         .with_recursion_limit(RECURSION_LIMIT)
         .with_tokens_with_locations(tokens);
     let end = end_pos(sql);
-    let mut p = StatementParser { parser: &mut parser, end };
+    let mut p = StatementParser {
+        parser: &mut parser,
+        end,
+    };
     let statement = p.statement()?;
     let next = p.parser.peek_token();
     if next.token != Token::EOF {
@@ -337,10 +350,11 @@ fn rewrite_table_arguments(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
                 .filter(|&j| significant(&tokens[j]))
                 .take(2)
                 .collect();
-            let is_kw = |j: usize, k: Keyword| {
-                matches!(&tokens[j].token, Token::Word(w) if w.keyword == k)
-            };
-            if after.len() == 2 && is_kw(after[0], Keyword::PARTITION) && is_kw(after[1], Keyword::BY)
+            let is_kw =
+                |j: usize, k: Keyword| matches!(&tokens[j].token, Token::Word(w) if w.keyword == k);
+            if after.len() == 2
+                && is_kw(after[0], Keyword::PARTITION)
+                && is_kw(after[1], Keyword::BY)
             {
                 let span = tokens[after[0]].span;
                 let mk = |token: Token| TokenWithSpan { token, span };
@@ -388,7 +402,10 @@ fn end_pos(sql: &str) -> Pos {
     let trimmed = sql.trim_end();
     let line = trimmed.matches('\n').count() as u64 + 1;
     let last = trimmed.rsplit('\n').next().unwrap_or("");
-    Pos { line, column: last.chars().count() as u64 + 1 }
+    Pos {
+        line,
+        column: last.chars().count() as u64 + 1,
+    }
 }
 
 impl StatementParser<'_, '_> {
@@ -443,13 +460,18 @@ impl StatementParser<'_, '_> {
         if self.word("EXPLAIN") {
             let inner = self.statement()?;
             if matches!(inner, Statement::Explain(_)) {
-                return Err(SqlError::plan(pos, "EXPLAIN EXPLAIN: explain a statement once"));
+                return Err(SqlError::plan(
+                    pos,
+                    "EXPLAIN EXPLAIN: explain a statement once",
+                ));
             }
             return Ok(Statement::Explain(Box::new(inner)));
         }
         if self.word("CREATE") {
             if self.word("TABLE") {
-                return self.create_table().map(Statement::CreateTable);
+                return self
+                    .create_table()
+                    .map(|t| Statement::CreateTable(Box::new(t)));
             }
             if self.word("JOB") {
                 return self.create_job();
@@ -567,7 +589,10 @@ impl StatementParser<'_, '_> {
             return Err(SqlError::new(
                 ErrorKind::Syntax,
                 self.pos_of(&t),
-                format!("expected AS INSERT INTO … after CREATE JOB {}, found {}", name.value, t.token),
+                format!(
+                    "expected AS INSERT INTO … after CREATE JOB {}, found {}",
+                    name.value, t.token
+                ),
             ));
         }
         self.expect_word("INSERT")?;
@@ -590,7 +615,9 @@ impl StatementParser<'_, '_> {
         loop {
             let pos = self.here();
             let key = self.string("an option name in quotes, like 'connector'")?;
-            self.parser.expect_token(&Token::Eq).map_err(|e| self.err(e))?;
+            self.parser
+                .expect_token(&Token::Eq)
+                .map_err(|e| self.err(e))?;
             let value = self.string("an option value in quotes")?;
             options.push(SqlOption { key, value, pos });
             if self.parser.consume_token(&Token::Comma) {
@@ -617,9 +644,9 @@ impl StatementParser<'_, '_> {
     }
 
     fn create_table(&mut self) -> Result<CreateTable, SqlError> {
-        let if_not_exists = self
-            .parser
-            .parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let if_not_exists =
+            self.parser
+                .parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
         let name = self.name()?;
         self.parser
             .expect_token(&Token::LParen)
@@ -647,7 +674,10 @@ impl StatementParser<'_, '_> {
                     return Err(SqlError::plan(pos, "a table has one WATERMARK at most"));
                 }
                 table.watermark = Some((column, expr));
-            } else if self.parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+            } else if self
+                .parser
+                .parse_keywords(&[Keyword::PRIMARY, Keyword::KEY])
+            {
                 self.parser
                     .expect_token(&Token::LParen)
                     .map_err(|e| self.err(e))?;
@@ -670,7 +700,11 @@ impl StatementParser<'_, '_> {
                 }
                 table.primary_key = keys;
             } else if self.parser.peek_keyword(Keyword::CONSTRAINT) {
-                return Err(SqlError::unsupported_hint(pos, "CONSTRAINT in CREATE TABLE", "write PRIMARY KEY (…) NOT ENFORCED"));
+                return Err(SqlError::unsupported_hint(
+                    pos,
+                    "CONSTRAINT in CREATE TABLE",
+                    "write PRIMARY KEY (…) NOT ENFORCED",
+                ));
             } else {
                 let name = self.name()?;
                 let type_pos = self.here();
@@ -715,7 +749,13 @@ mod tests {
         let s = "SELECT ';' FROM t; -- a; comment\nSELECT 2 /* ; */ ;\n\n  SELECT 3";
         let pieces = split_statements(s);
         assert_eq!(pieces.len(), 3, "{pieces:?}");
-        assert_eq!(pieces[2].base, Pos { line: 2, column: 19 });
+        assert_eq!(
+            pieces[2].base,
+            Pos {
+                line: 2,
+                column: 19
+            }
+        );
         assert!(split_statements(" ; ;-- x\n").is_empty());
     }
 
@@ -725,7 +765,9 @@ mod tests {
             "CREATE TABLE t (id BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND, PRIMARY KEY (id) NOT ENFORCED) WITH ('connector' = 'datagen')",
         )
         .unwrap();
-        let Statement::CreateTable(t) = s else { panic!() };
+        let Statement::CreateTable(t) = s else {
+            panic!()
+        };
         assert_eq!(t.columns.len(), 2);
         assert!(t.watermark.is_some());
         assert_eq!(t.primary_key[0].value, "id");

@@ -21,8 +21,8 @@ use crate::expr::Expr;
 use crate::parser::{span_pos, PARTITION_BY_MARKER};
 use crate::types::DataType;
 use sqlparser::ast::{
-    Expr as AstExpr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
-    LimitClause, OrderByKind, Query, SelectItem, SetExpr, Spanned, TableFactor,
+    Expr as AstExpr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, LimitClause,
+    OrderByKind, Query, SelectItem, SetExpr, Spanned, TableFactor,
 };
 use std::fmt::Write as _;
 
@@ -52,7 +52,9 @@ impl std::fmt::Display for WindowKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WindowKind::Tumble { size_ms } => write!(f, "tumbling {size_ms} ms"),
-            WindowKind::Hop { slide_ms, size_ms } => write!(f, "hopping {size_ms} ms every {slide_ms} ms"),
+            WindowKind::Hop { slide_ms, size_ms } => {
+                write!(f, "hopping {size_ms} ms every {slide_ms} ms")
+            }
             WindowKind::Session { gap_ms } => write!(f, "session, gap {gap_ms} ms"),
         }
     }
@@ -107,7 +109,12 @@ impl QueryPlan {
     /// The plan as stages, one per line, for `EXPLAIN`.
     pub fn describe(&self, out: &mut String) {
         let t = &self.table;
-        let _ = writeln!(out, "  read_from        {} ({})", t.name, t.connector.describe());
+        let _ = writeln!(
+            out,
+            "  read_from        {} ({})",
+            t.name,
+            t.connector.describe()
+        );
         if self.uses_event_time {
             if let Some(w) = &t.watermark {
                 let _ = writeln!(
@@ -133,7 +140,11 @@ impl QueryPlan {
                     "  map              keys and arguments ({} fields)",
                     a.pre.len()
                 );
-                let keys = if a.key_texts.is_empty() { "(none: one group)".to_string() } else { a.key_texts.join(", ") };
+                let keys = if a.key_texts.is_empty() {
+                    "(none: one group)".to_string()
+                } else {
+                    a.key_texts.join(", ")
+                };
                 let _ = writeln!(out, "  grouping_key     {keys}");
                 match a.window {
                     Some(w) => {
@@ -141,10 +152,18 @@ impl QueryPlan {
                         let _ = writeln!(out, "  aggregate        {}", a.agg_texts.join(", "));
                     }
                     None if t.connector.is_bounded() => {
-                        let _ = writeln!(out, "  aggregate        {} (at the end of the input)", a.agg_texts.join(", "));
+                        let _ = writeln!(
+                            out,
+                            "  aggregate        {} (at the end of the input)",
+                            a.agg_texts.join(", ")
+                        );
                     }
                     None => {
-                        let _ = writeln!(out, "  rolling_aggregate {} (an update per row)", a.agg_texts.join(", "));
+                        let _ = writeln!(
+                            out,
+                            "  rolling_aggregate {} (an update per row)",
+                            a.agg_texts.join(", ")
+                        );
                     }
                 }
                 if let Some((_, text)) = &a.having {
@@ -172,7 +191,10 @@ fn pos_of(e: &impl Spanned, fallback: Pos) -> Pos {
 pub fn plan_query(query: &Query, catalog: &Catalog, start: Pos) -> Result<QueryPlan, SqlError> {
     let qpos = pos_of(query, start);
     if query.with.is_some() {
-        return Err(SqlError::unsupported(qpos, "WITH (common table expressions)"));
+        return Err(SqlError::unsupported(
+            qpos,
+            "WITH (common table expressions)",
+        ));
     }
     if query.fetch.is_some() || !query.locks.is_empty() {
         return Err(SqlError::unsupported(qpos, "FETCH / FOR UPDATE"));
@@ -180,17 +202,38 @@ pub fn plan_query(query: &Query, catalog: &Catalog, start: Pos) -> Result<QueryP
     let select = match query.body.as_ref() {
         SetExpr::Select(s) => s,
         SetExpr::Query(_) => return Err(SqlError::unsupported(qpos, "a parenthesized query")),
-        SetExpr::SetOperation { op, .. } => return Err(SqlError::unsupported(qpos, format!("{op} of queries"))),
-        SetExpr::Values(_) => return Err(SqlError::unsupported(qpos, "VALUES as a query (read a table)")),
-        other => return Err(SqlError::unsupported(qpos, format!("the query form '{other}'"))),
+        SetExpr::SetOperation { op, .. } => {
+            return Err(SqlError::unsupported(qpos, format!("{op} of queries")))
+        }
+        SetExpr::Values(_) => {
+            return Err(SqlError::unsupported(
+                qpos,
+                "VALUES as a query (read a table)",
+            ))
+        }
+        other => {
+            return Err(SqlError::unsupported(
+                qpos,
+                format!("the query form '{other}'"),
+            ))
+        }
     };
     let spos = pos_of(select.as_ref(), qpos);
     if select.distinct.is_some() {
-        return Err(SqlError::unsupported(spos, "SELECT DISTINCT (use GROUP BY)"));
+        return Err(SqlError::unsupported(
+            spos,
+            "SELECT DISTINCT (use GROUP BY)",
+        ));
     }
-    if select.top.is_some() || select.into.is_some() || !select.lateral_views.is_empty()
-        || select.prewhere.is_some() || !select.cluster_by.is_empty() || !select.distribute_by.is_empty()
-        || !select.sort_by.is_empty() || !select.named_window.is_empty() || select.qualify.is_some()
+    if select.top.is_some()
+        || select.into.is_some()
+        || !select.lateral_views.is_empty()
+        || select.prewhere.is_some()
+        || !select.cluster_by.is_empty()
+        || !select.distribute_by.is_empty()
+        || !select.sort_by.is_empty()
+        || !select.named_window.is_empty()
+        || select.qualify.is_some()
         || select.connect_by.is_some()
     {
         return Err(SqlError::unsupported(spos, "this clause of SELECT"));
@@ -203,7 +246,12 @@ pub fn plan_query(query: &Query, catalog: &Catalog, start: Pos) -> Result<QueryP
             }
             resolve_from(&one.relation, catalog, spos)?
         }
-        [_, second, ..] => return Err(SqlError::unsupported(pos_of(&second.relation, spos), "reading several tables (joins)")),
+        [_, second, ..] => {
+            return Err(SqlError::unsupported(
+                pos_of(&second.relation, spos),
+                "reading several tables (joins)",
+            ))
+        }
     };
     let table = from.table;
     let scope = Scope {
@@ -228,16 +276,24 @@ pub fn plan_query(query: &Query, catalog: &Catalog, start: Pos) -> Result<QueryP
         GroupByExpr::All(_) => return Err(SqlError::unsupported(spos, "GROUP BY ALL")),
         GroupByExpr::Expressions(exprs, modifiers) => {
             if !modifiers.is_empty() {
-                return Err(SqlError::unsupported(spos, "GROUP BY modifiers (ROLLUP, CUBE, GROUPING SETS)"));
+                return Err(SqlError::unsupported(
+                    spos,
+                    "GROUP BY modifiers (ROLLUP, CUBE, GROUPING SETS)",
+                ));
             }
             exprs.clone()
         }
     };
     let has_aggregates = select.projection.iter().any(|item| match item {
-        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => contains_aggregate(e),
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+            contains_aggregate(e)
+        }
         _ => false,
     });
-    let grouped = !group_exprs.is_empty() || has_aggregates || select.having.is_some() || from.window.is_some();
+    let grouped = !group_exprs.is_empty()
+        || has_aggregates
+        || select.having.is_some()
+        || from.window.is_some();
     let mut plan = QueryPlan {
         table: table.clone(),
         uses_event_time: from.window.is_some(),
@@ -257,23 +313,36 @@ pub fn plan_query(query: &Query, catalog: &Catalog, start: Pos) -> Result<QueryP
                 SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
                     for (i, c) in table.columns.iter().enumerate() {
                         plan.select.push(Expr::Column(i));
-                        plan.columns.push(Column { name: c.name.clone(), data_type: c.data_type });
+                        plan.columns.push(Column {
+                            name: c.name.clone(),
+                            data_type: c.data_type,
+                        });
                     }
                 }
                 SelectItem::UnnamedExpr(e) => {
                     let b = binder.bind(e)?;
-                    plan.columns.push(Column { name: output_name(e), data_type: b.ty });
+                    plan.columns.push(Column {
+                        name: output_name(e),
+                        data_type: b.ty,
+                    });
                     plan.select.push(b.expr);
                 }
                 SelectItem::ExprWithAlias { expr, alias } => {
                     let b = binder.bind(expr)?;
-                    plan.columns.push(Column { name: alias.value.clone(), data_type: b.ty });
+                    plan.columns.push(Column {
+                        name: alias.value.clone(),
+                        data_type: b.ty,
+                    });
                     plan.select.push(b.expr);
                 }
             }
         }
         plan.identity = plan.select.len() == table.columns.len()
-            && plan.select.iter().enumerate().all(|(i, e)| matches!(e, Expr::Column(c) if *c == i));
+            && plan
+                .select
+                .iter()
+                .enumerate()
+                .all(|(i, e)| matches!(e, Expr::Column(c) if *c == i));
     } else {
         plan_grouped(&mut plan, select, &scope, &from, &group_exprs, spos)?;
     }
@@ -290,16 +359,26 @@ pub fn plan_query(query: &Query, catalog: &Catalog, start: Pos) -> Result<QueryP
             let ipos = pos_of(&item.expr, qpos);
             let col = match &item.expr {
                 AstExpr::Value(v) => match &v.value {
-                    sqlparser::ast::Value::Number(n, _) => n.parse::<usize>().ok().filter(|i| (1..=plan.columns.len()).contains(i)).map(|i| i - 1),
+                    sqlparser::ast::Value::Number(n, _) => n
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|i| (1..=plan.columns.len()).contains(i))
+                        .map(|i| i - 1),
                     _ => None,
                 },
-                AstExpr::Identifier(i) => plan.columns.iter().position(|c| c.name.eq_ignore_ascii_case(&i.value)),
+                AstExpr::Identifier(i) => plan
+                    .columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(&i.value)),
                 _ => None,
             };
             let Some(col) = col else {
                 return Err(SqlError::unsupported(
                     ipos,
-                    format!("ORDER BY {} (order by an output column's name or position)", item.expr),
+                    format!(
+                        "ORDER BY {} (order by an output column's name or position)",
+                        item.expr
+                    ),
                 ));
             };
             plan.order_by.push((col, item.options.asc == Some(false)));
@@ -307,7 +386,11 @@ pub fn plan_query(query: &Query, catalog: &Catalog, start: Pos) -> Result<QueryP
     }
     if let Some(limit) = &query.limit_clause {
         let expr = match limit {
-            LimitClause::LimitOffset { limit: Some(l), offset: None, limit_by } if limit_by.is_empty() => l,
+            LimitClause::LimitOffset {
+                limit: Some(l),
+                offset: None,
+                limit_by,
+            } if limit_by.is_empty() => l,
             _ => return Err(SqlError::unsupported(qpos, "OFFSET (LIMIT n there is)")),
         };
         let lpos = pos_of(expr, qpos);
@@ -318,7 +401,9 @@ pub fn plan_query(query: &Query, catalog: &Catalog, start: Pos) -> Result<QueryP
             },
             _ => None,
         };
-        plan.limit = Some(n.ok_or_else(|| SqlError::plan(lpos, format!("LIMIT takes a whole number, not {expr}")))?);
+        plan.limit = Some(n.ok_or_else(|| {
+            SqlError::plan(lpos, format!("LIMIT takes a whole number, not {expr}"))
+        })?);
     }
     Ok(plan)
 }
@@ -332,8 +417,10 @@ fn plan_grouped(
     spos: Pos,
 ) -> Result<(), SqlError> {
     let windowed = from.window.is_some();
-    let is_named = |e: &AstExpr, n: &str| matches!(e, AstExpr::Identifier(i) if i.value.eq_ignore_ascii_case(n))
-        || matches!(e, AstExpr::CompoundIdentifier(p) if p.last().is_some_and(|i| i.value.eq_ignore_ascii_case(n)));
+    let is_named = |e: &AstExpr, n: &str| {
+        matches!(e, AstExpr::Identifier(i) if i.value.eq_ignore_ascii_case(n))
+            || matches!(e, AstExpr::CompoundIdentifier(p) if p.last().is_some_and(|i| i.value.eq_ignore_ascii_case(n)))
+    };
     let mut keys: Vec<(AstExpr, Bound)> = Vec::new();
     let (mut has_start, mut has_end) = (false, false);
     for g in group_exprs {
@@ -350,7 +437,10 @@ fn plan_grouped(
             return Err(SqlError::unsupported(gpos, "GROUP BY window_time"));
         }
         if let AstExpr::Value(_) = g {
-            return Err(SqlError::unsupported(gpos, "GROUP BY a position or constant (name the expression)"));
+            return Err(SqlError::unsupported(
+                gpos,
+                "GROUP BY a position or constant (name the expression)",
+            ));
         }
         let b = Binder::plain(scope, "GROUP BY", spos).bind(g)?;
         keys.push((g.clone(), b));
@@ -379,7 +469,11 @@ fn plan_grouped(
         }
         Some((w, _, _)) => Some(*w),
     };
-    let mut grouping = Grouping { windowed, keys, aggs: Vec::new() };
+    let mut grouping = Grouping {
+        windowed,
+        keys,
+        aggs: Vec::new(),
+    };
     let mut columns = Vec::new();
     let mut select_exprs = Vec::new();
     {
@@ -395,11 +489,17 @@ fn plan_grouped(
                     ))
                 }
                 SelectItem::QualifiedWildcard(..) => {
-                    return Err(SqlError::plan(spos, "SELECT t.* in a grouped query: list the keys and aggregates"))
+                    return Err(SqlError::plan(
+                        spos,
+                        "SELECT t.* in a grouped query: list the keys and aggregates",
+                    ))
                 }
             };
             let b = binder.bind(e)?;
-            columns.push(Column { name, data_type: b.ty });
+            columns.push(Column {
+                name,
+                data_type: b.ty,
+            });
             select_exprs.push(b.expr);
         }
     }
@@ -427,7 +527,11 @@ fn plan_grouped(
         if matches!(call.kind, AggKind::Min | AggKind::Max) && arg_type == DataType::Boolean {
             // Booleans order false < true: fine.
         }
-        aggs.push(AggSpec { kind: call.kind, column, arg_type });
+        aggs.push(AggSpec {
+            kind: call.kind,
+            column,
+            arg_type,
+        });
         agg_texts.push(call.text);
     }
     plan.aggregate = Some(AggregatePlan {
@@ -460,20 +564,39 @@ fn contains_aggregate(e: &AstExpr) -> bool {
                 }
         }
         E::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),
-        E::UnaryOp { expr, .. } | E::Nested(expr) | E::IsNull(expr) | E::IsNotNull(expr)
-        | E::Cast { expr, .. } | E::Ceil { expr, .. } | E::Floor { expr, .. }
+        E::UnaryOp { expr, .. }
+        | E::Nested(expr)
+        | E::IsNull(expr)
+        | E::IsNotNull(expr)
+        | E::Cast { expr, .. }
+        | E::Ceil { expr, .. }
+        | E::Floor { expr, .. }
         | E::Extract { expr, .. } => contains_aggregate(expr),
-        E::Case { operand, conditions, else_result, .. } => {
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
             operand.as_deref().is_some_and(contains_aggregate)
-                || conditions.iter().any(|c| contains_aggregate(&c.condition) || contains_aggregate(&c.result))
+                || conditions
+                    .iter()
+                    .any(|c| contains_aggregate(&c.condition) || contains_aggregate(&c.result))
                 || else_result.as_deref().is_some_and(contains_aggregate)
         }
-        E::InList { expr, list, .. } => contains_aggregate(expr) || list.iter().any(contains_aggregate),
-        E::Between { expr, low, high, .. } => {
-            contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high)
+        E::InList { expr, list, .. } => {
+            contains_aggregate(expr) || list.iter().any(contains_aggregate)
         }
+        E::Between {
+            expr, low, high, ..
+        } => contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high),
         E::Like { expr, pattern, .. } => contains_aggregate(expr) || contains_aggregate(pattern),
-        E::Substring { expr, substring_from, substring_for, .. } => {
+        E::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
             contains_aggregate(expr)
                 || substring_from.as_deref().is_some_and(contains_aggregate)
                 || substring_for.as_deref().is_some_and(contains_aggregate)
@@ -487,7 +610,9 @@ fn contains_aggregate(e: &AstExpr) -> bool {
 fn output_name(e: &AstExpr) -> String {
     match e {
         AstExpr::Identifier(i) => i.value.clone(),
-        AstExpr::CompoundIdentifier(p) => p.last().map_or_else(|| e.to_string(), |i| i.value.clone()),
+        AstExpr::CompoundIdentifier(p) => {
+            p.last().map_or_else(|| e.to_string(), |i| i.value.clone())
+        }
         other => other.to_string(),
     }
 }
@@ -496,24 +621,52 @@ fn dedupe_names(columns: &mut [Column]) {
     for i in 1..columns.len() {
         let mut n = 1;
         let base = columns[i].name.clone();
-        while columns[..i].iter().any(|c| c.name.eq_ignore_ascii_case(&columns[i].name)) {
+        while columns[..i]
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(&columns[i].name))
+        {
             n += 1;
             columns[i].name = format!("{base}_{n}");
         }
     }
 }
 
-fn resolve_from<'c>(relation: &TableFactor, catalog: &'c Catalog, spos: Pos) -> Result<From<'c>, SqlError> {
+fn resolve_from<'c>(
+    relation: &TableFactor,
+    catalog: &'c Catalog,
+    spos: Pos,
+) -> Result<From<'c>, SqlError> {
     let rpos = pos_of(relation, spos);
     match relation {
-        TableFactor::Table { name, alias, args, with_hints, version, partitions, .. } => {
-            if args.is_some() || !with_hints.is_empty() || version.is_some() || !partitions.is_empty() {
-                return Err(SqlError::unsupported(rpos, "table arguments, hints or versions"));
+        TableFactor::Table {
+            name,
+            alias,
+            args,
+            with_hints,
+            version,
+            partitions,
+            ..
+        } => {
+            if args.is_some()
+                || !with_hints.is_empty()
+                || version.is_some()
+                || !partitions.is_empty()
+            {
+                return Err(SqlError::unsupported(
+                    rpos,
+                    "table arguments, hints or versions",
+                ));
             }
             let table_name = object_name(name, rpos)?;
             let table = catalog.table(&table_name, rpos)?;
-            let qualifier = alias.as_ref().map_or(table.name.clone(), |a| a.name.value.clone());
-            Ok(From { table, qualifier, window: None })
+            let qualifier = alias
+                .as_ref()
+                .map_or(table.name.clone(), |a| a.name.value.clone());
+            Ok(From {
+                table,
+                qualifier,
+                window: None,
+            })
         }
         TableFactor::TableFunction { expr, alias } => {
             let AstExpr::Function(f) = expr else {
@@ -522,13 +675,21 @@ fn resolve_from<'c>(relation: &TableFactor, catalog: &'c Catalog, spos: Pos) -> 
             let fname = f.name.to_string().to_ascii_uppercase();
             let fpos = pos_of(expr, rpos);
             let FunctionArguments::List(list) = &f.args else {
-                return Err(SqlError::plan(fpos, format!("{fname} needs arguments: (TABLE t, DESCRIPTOR(ts), …)")));
+                return Err(SqlError::plan(
+                    fpos,
+                    format!("{fname} needs arguments: (TABLE t, DESCRIPTOR(ts), …)"),
+                ));
             };
             let mut args: Vec<&AstExpr> = Vec::new();
             for a in &list.args {
                 match a {
                     FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => args.push(e),
-                    _ => return Err(SqlError::unsupported(fpos, format!("this kind of argument of {fname}"))),
+                    _ => {
+                        return Err(SqlError::unsupported(
+                            fpos,
+                            format!("this kind of argument of {fname}"),
+                        ))
+                    }
                 }
             }
             let usage = match fname.as_str() {
@@ -567,26 +728,49 @@ fn resolve_from<'c>(relation: &TableFactor, catalog: &'c Catalog, spos: Pos) -> 
             }
             let table_name = match args[0] {
                 AstExpr::Identifier(i) => i.value.clone(),
-                AstExpr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()).unwrap_or_default(),
-                _ => return Err(SqlError::plan(pos_of(args[0], fpos), format!("the first argument is TABLE name: {usage}"))),
+                AstExpr::CompoundIdentifier(p) => {
+                    p.last().map(|i| i.value.clone()).unwrap_or_default()
+                }
+                _ => {
+                    return Err(SqlError::plan(
+                        pos_of(args[0], fpos),
+                        format!("the first argument is TABLE name: {usage}"),
+                    ))
+                }
             };
             let tpos = pos_of(args[0], fpos);
             let table = catalog.table(&table_name, tpos)?;
             let ts_col = match args[1] {
-                AstExpr::Function(d) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => match &d.args {
-                    FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(AstExpr::Identifier(i))) => i.clone(),
+                AstExpr::Function(d) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => {
+                    match &d.args {
+                        FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(AstExpr::Identifier(i))) => {
+                                i.clone()
+                            }
+                            _ => return Err(wrong()),
+                        },
                         _ => return Err(wrong()),
-                    },
-                    _ => return Err(wrong()),
-                },
-                other => return Err(SqlError::plan(pos_of(other, fpos), format!("the second argument is DESCRIPTOR(time column): {usage}"))),
+                    }
+                }
+                other => {
+                    return Err(SqlError::plan(
+                        pos_of(other, fpos),
+                        format!("the second argument is DESCRIPTOR(time column): {usage}"),
+                    ))
+                }
             };
             let dpos = span_pos(ts_col.span, fpos);
             let Some(col) = table.column_index(&ts_col.value) else {
                 return Err(SqlError::plan(
                     dpos,
-                    format!("unknown column '{}'{}", ts_col.value, crate::error::did_you_mean(&ts_col.value, table.columns.iter().map(|c| c.name.as_str()))),
+                    format!(
+                        "unknown column '{}'{}",
+                        ts_col.value,
+                        crate::error::did_you_mean(
+                            &ts_col.value,
+                            table.columns.iter().map(|c| c.name.as_str())
+                        )
+                    ),
                 ));
             };
             match &table.watermark {
@@ -614,12 +798,17 @@ fn resolve_from<'c>(relation: &TableFactor, catalog: &'c Catalog, spos: Pos) -> 
                 let p = pos_of(e, fpos);
                 let v = crate::binder::interval_ms(e, p)?;
                 if v <= 0 {
-                    return Err(SqlError::plan(p, format!("the window's {what} must be positive")));
+                    return Err(SqlError::plan(
+                        p,
+                        format!("the window's {what} must be positive"),
+                    ));
                 }
                 Ok(v)
             };
             let kind = match fname.as_str() {
-                "TUMBLE" => WindowKind::Tumble { size_ms: ms(args[2], "size")? },
+                "TUMBLE" => WindowKind::Tumble {
+                    size_ms: ms(args[2], "size")?,
+                },
                 "HOP" => {
                     let slide_ms = ms(args[2], "slide")?;
                     let size_ms = ms(args[3], "size")?;
@@ -631,10 +820,18 @@ fn resolve_from<'c>(relation: &TableFactor, catalog: &'c Catalog, spos: Pos) -> 
                     }
                     WindowKind::Hop { slide_ms, size_ms }
                 }
-                _ => WindowKind::Session { gap_ms: ms(args[2], "gap")? },
+                _ => WindowKind::Session {
+                    gap_ms: ms(args[2], "gap")?,
+                },
             };
-            let qualifier = alias.as_ref().map_or(table.name.clone(), |a| a.name.value.clone());
-            Ok(From { table, qualifier, window: Some((kind, partition, fpos)) })
+            let qualifier = alias
+                .as_ref()
+                .map_or(table.name.clone(), |a| a.name.value.clone());
+            Ok(From {
+                table,
+                qualifier,
+                window: Some((kind, partition, fpos)),
+            })
         }
         TableFactor::Derived { .. } => Err(SqlError::unsupported(rpos, "a subquery in FROM")),
         other => Err(SqlError::unsupported(rpos, format!("FROM {other}"))),
@@ -648,6 +845,9 @@ pub fn object_name(name: &sqlparser::ast::ObjectName, pos: Pos) -> Result<String
             Some(i) => Ok(i.value.clone()),
             None => Err(SqlError::unsupported(pos, format!("the table name {name}"))),
         },
-        _ => Err(SqlError::unsupported(pos, format!("a qualified table name ({name}); catalogs and databases"))),
+        _ => Err(SqlError::unsupported(
+            pos,
+            format!("a qualified table name ({name}); catalogs and databases"),
+        )),
     }
 }

@@ -92,7 +92,11 @@ impl Session {
     pub fn execute(&mut self, sql: &str) -> Result<Outcome, SqlError> {
         let pieces = split_statements(sql);
         match pieces.as_slice() {
-            [] => Err(SqlError::new(ErrorKind::Syntax, Pos::START, "empty statement")),
+            [] => Err(SqlError::new(
+                ErrorKind::Syntax,
+                Pos::START,
+                "empty statement",
+            )),
             [one] => {
                 let (text, base) = (one.text, one.base);
                 self.execute_one(text).map_err(|e| e.shifted(base))
@@ -114,7 +118,9 @@ impl Session {
     ) -> Result<Vec<Outcome>, SqlError> {
         let mut outcomes = Vec::new();
         for piece in split_statements(script) {
-            let outcome = self.execute_one(piece.text).map_err(|e| e.shifted(piece.base))?;
+            let outcome = self
+                .execute_one(piece.text)
+                .map_err(|e| e.shifted(piece.base))?;
             each(&outcome);
             outcomes.push(outcome);
         }
@@ -126,7 +132,11 @@ impl Session {
     pub fn wait_for_bounded_jobs(&self) -> Result<(), SqlError> {
         for j in self.jobs.iter().filter(|j| j.bounded) {
             j.job.join().map_err(|e| {
-                SqlError::new(ErrorKind::Execution, Pos::START, format!("job '{}' failed: {e}", j.name))
+                SqlError::new(
+                    ErrorKind::Execution,
+                    Pos::START,
+                    format!("job '{}' failed: {e}", j.name),
+                )
             })?;
         }
         Ok(())
@@ -143,14 +153,21 @@ impl Session {
                 let table = create_table(&ct)?;
                 if self.catalog.contains(&table.name) {
                     if ct.if_not_exists {
-                        return Ok(Outcome::Ddl(format!("table '{}' exists already", table.name)));
+                        return Ok(Outcome::Ddl(format!(
+                            "table '{}' exists already",
+                            table.name
+                        )));
                     }
                     return Err(SqlError::plan(
                         ct.name.pos,
                         format!("table '{}' exists already: DROP TABLE it first, or write CREATE TABLE IF NOT EXISTS", table.name),
                     ));
                 }
-                let msg = format!("created table '{}' ({})", table.name, table.connector.describe());
+                let msg = format!(
+                    "created table '{}' ({})",
+                    table.name,
+                    table.connector.describe()
+                );
                 self.catalog.insert(table);
                 Ok(Outcome::Ddl(msg))
             }
@@ -160,16 +177,31 @@ impl Session {
                 } else if if_exists {
                     Ok(Outcome::Ddl(format!("no table '{}' to drop", name.value)))
                 } else {
-                    self.catalog.table(&name.value, name.pos).map(|_| Outcome::Ddl(String::new()))
+                    self.catalog
+                        .table(&name.value, name.pos)
+                        .map(|_| Outcome::Ddl(String::new()))
                 }
             }
             Statement::ShowTables => {
                 let rows = self
                     .catalog
                     .tables()
-                    .map(|t| Row::new(vec![Value::str(&t.name), Value::str(t.connector.name()), Value::Bool(t.connector.is_bounded())]))
+                    .map(|t| {
+                        Row::new(vec![
+                            Value::str(&t.name),
+                            Value::str(t.connector.name()),
+                            Value::Bool(t.connector.is_bounded()),
+                        ])
+                    })
                     .collect();
-                Ok(Outcome::Rows { columns: columns(&[("name", DataType::Varchar), ("connector", DataType::Varchar), ("bounded", DataType::Boolean)]), rows })
+                Ok(Outcome::Rows {
+                    columns: columns(&[
+                        ("name", DataType::Varchar),
+                        ("connector", DataType::Varchar),
+                        ("bounded", DataType::Boolean),
+                    ]),
+                    rows,
+                })
             }
             Statement::Describe(name) => {
                 let t = self.catalog.table(&name.value, name.pos)?;
@@ -179,7 +211,11 @@ impl Session {
                     .enumerate()
                     .map(|(i, c)| {
                         let wm = t.watermark.as_ref().filter(|w| w.column == i).map(|w| {
-                            format!("{} - INTERVAL '{}' SECOND", c.name, w.lag_ms as f64 / 1000.0)
+                            format!(
+                                "{} - INTERVAL '{}' SECOND",
+                                c.name,
+                                w.lag_ms as f64 / 1000.0
+                            )
                         });
                         Row::new(vec![
                             Value::str(&c.name),
@@ -190,7 +226,12 @@ impl Session {
                     })
                     .collect();
                 Ok(Outcome::Rows {
-                    columns: columns(&[("name", DataType::Varchar), ("type", DataType::Varchar), ("key", DataType::Boolean), ("watermark", DataType::Varchar)]),
+                    columns: columns(&[
+                        ("name", DataType::Varchar),
+                        ("type", DataType::Varchar),
+                        ("key", DataType::Boolean),
+                        ("watermark", DataType::Varchar),
+                    ]),
                     rows,
                 })
             }
@@ -208,7 +249,12 @@ impl Session {
                     })
                     .collect();
                 Ok(Outcome::Rows {
-                    columns: columns(&[("name", DataType::Varchar), ("id", DataType::BigInt), ("status", DataType::Varchar), ("sql", DataType::Varchar)]),
+                    columns: columns(&[
+                        ("name", DataType::Varchar),
+                        ("id", DataType::BigInt),
+                        ("status", DataType::Varchar),
+                        ("sql", DataType::Varchar),
+                    ]),
                     rows,
                 })
             }
@@ -240,9 +286,18 @@ impl Session {
                 let name = format!("insert-into-{}-{}", insert.target.value, self.unnamed);
                 self.start_job(name, &[], &insert, sql)
             }
-            Statement::CreateJob { name, options, insert } => {
-                if self.jobs.iter().any(|j| j.name.eq_ignore_ascii_case(&name.value) && !j.job.status().is_terminal()) {
-                    return Err(SqlError::plan(name.pos, format!("job '{}' is running already: DROP JOB it first", name.value)));
+            Statement::CreateJob {
+                name,
+                options,
+                insert,
+            } => {
+                if self.jobs.iter().any(|j| {
+                    j.name.eq_ignore_ascii_case(&name.value) && !j.job.status().is_terminal()
+                }) {
+                    return Err(SqlError::plan(
+                        name.pos,
+                        format!("job '{}' is running already: DROP JOB it first", name.value),
+                    ));
                 }
                 self.start_job(name.value.clone(), &options, &insert, sql)
             }
@@ -279,20 +334,31 @@ impl Session {
                 let (plan, sink) = self.plan_insert(&insert)?;
                 out.push_str(&format!("job: INSERT INTO {}\n", sink.name));
                 plan.describe(&mut out);
-                out.push_str(&format!("  write_to         {} ({})\n", sink.name, sink.connector.describe()));
+                out.push_str(&format!(
+                    "  write_to         {} ({})\n",
+                    sink.name,
+                    sink.connector.describe()
+                ));
             }
-            _ => {
-                return Err(SqlError::unsupported(Pos::START, "EXPLAIN of this statement (EXPLAIN SELECT … and EXPLAIN INSERT INTO … there are)"))
-            }
+            _ => return Err(SqlError::unsupported(
+                Pos::START,
+                "EXPLAIN of this statement (EXPLAIN SELECT … and EXPLAIN INSERT INTO … there are)",
+            )),
         }
         Ok(Outcome::Plan(out))
     }
 
     /// Plans an `INSERT`: the query, checked against the sink's columns.
     fn plan_insert(&self, insert: &Insert) -> Result<(QueryPlan, Table), SqlError> {
-        let sink = self.catalog.table(&insert.target.value, insert.target.pos)?.clone();
+        let sink = self
+            .catalog
+            .table(&insert.target.value, insert.target.pos)?
+            .clone();
         let plan = plan_query(&insert.query, &self.catalog, Pos::START)?;
-        let qpos = crate::parser::span_pos(sqlparser::ast::Spanned::span(insert.query.as_ref()), insert.target.pos);
+        let qpos = crate::parser::span_pos(
+            sqlparser::ast::Spanned::span(insert.query.as_ref()),
+            insert.target.pos,
+        );
         if plan.columns.len() != sink.columns.len() {
             return Err(SqlError::plan(
                 qpos,
@@ -322,15 +388,25 @@ impl Session {
             }
         }
         if let Connector::Datagen(_) = sink.connector {
-            return Err(SqlError::plan(insert.target.pos, format!("table '{}' is a datagen table: it can be read, not written", sink.name)));
+            return Err(SqlError::plan(
+                insert.target.pos,
+                format!(
+                    "table '{}' is a datagen table: it can be read, not written",
+                    sink.name
+                ),
+            ));
         }
         if plan.limit.is_some() || !plan.order_by.is_empty() {
-            return Err(SqlError::unsupported(qpos, "ORDER BY or LIMIT in INSERT INTO (they are for bounded SELECT)"));
+            return Err(SqlError::unsupported(
+                qpos,
+                "ORDER BY or LIMIT in INSERT INTO (they are for bounded SELECT)",
+            ));
         }
         if let Some(a) = &plan.aggregate {
             if a.window.is_none() && !plan.table.connector.is_bounded() {
                 // An updating aggregate: one upsert per change.
-                if sink.primary_key.is_empty() || matches!(sink.connector, Connector::Filesystem(_)) {
+                if sink.primary_key.is_empty() || matches!(sink.connector, Connector::Filesystem(_))
+                {
                     return Err(SqlError::plan(
                         qpos,
                         format!(
@@ -340,23 +416,41 @@ impl Session {
                     ));
                 }
                 if a.having.is_some() {
-                    return Err(SqlError::unsupported(qpos, "HAVING on a GROUP BY without a window (an updating aggregate)"));
+                    return Err(SqlError::unsupported(
+                        qpos,
+                        "HAVING on a GROUP BY without a window (an updating aggregate)",
+                    ));
                 }
             }
         }
         Ok((plan, sink))
     }
 
-    fn start_job(&mut self, name: String, options: &[SqlOption], insert: &Insert, sql: &str) -> Result<Outcome, SqlError> {
+    fn start_job(
+        &mut self,
+        name: String,
+        options: &[SqlOption],
+        insert: &Insert,
+        sql: &str,
+    ) -> Result<Outcome, SqlError> {
         let config = job_config(&name, options)?;
         let (plan, sink) = self.plan_insert(insert)?;
         let bounded = plan.table.connector.is_bounded();
         let lowered = lower(&plan, Target::Table(&sink), &self.grid, insert.target.pos)?;
         let job = self.eddy.submit(lowered.pipeline, config).map_err(|e| {
-            SqlError::new(ErrorKind::Execution, insert.target.pos, format!("job '{name}' could not start: {e}"))
+            SqlError::new(
+                ErrorKind::Execution,
+                insert.target.pos,
+                format!("job '{name}' could not start: {e}"),
+            )
         })?;
         let id = job.id();
-        self.jobs.push(SqlJob { name: name.clone(), job, bounded, sql: sql.to_string() });
+        self.jobs.push(SqlJob {
+            name: name.clone(),
+            job,
+            bounded,
+            sql: sql.to_string(),
+        });
         Ok(Outcome::Job { name, id })
     }
 
@@ -372,16 +466,29 @@ impl Session {
             ));
         }
         if !bounded && !plan.order_by.is_empty() {
-            return Err(SqlError::unsupported(Pos::START, "ORDER BY over an unbounded table"));
+            return Err(SqlError::unsupported(
+                Pos::START,
+                "ORDER BY over an unbounded table",
+            ));
         }
         let lowered = lower(&plan, Target::Collect, &self.grid, Pos::START)?;
         let collected = lowered.collected.expect("a collecting target collects");
         let config = JobConfig::default().name(format!("select-{}", self.eddy.jobs().len() + 1));
         let job = self.eddy.submit(lowered.pipeline, config).map_err(|e| {
-            SqlError::new(ErrorKind::Execution, Pos::START, format!("the query could not start: {e}"))
+            SqlError::new(
+                ErrorKind::Execution,
+                Pos::START,
+                format!("the query could not start: {e}"),
+            )
         })?;
         if bounded {
-            job.join().map_err(|e| SqlError::new(ErrorKind::Execution, Pos::START, format!("the query failed: {e}")))?;
+            job.join().map_err(|e| {
+                SqlError::new(
+                    ErrorKind::Execution,
+                    Pos::START,
+                    format!("the query failed: {e}"),
+                )
+            })?;
         } else {
             let limit = plan.limit.unwrap_or(usize::MAX);
             while collected.len() < limit && !job.status().is_terminal() {
@@ -390,7 +497,11 @@ impl Session {
             job.cancel();
             if job.status() == JobStatus::Failed {
                 if let Err(e) = job.join() {
-                    return Err(SqlError::new(ErrorKind::Execution, Pos::START, format!("the query failed: {e}")));
+                    return Err(SqlError::new(
+                        ErrorKind::Execution,
+                        Pos::START,
+                        format!("the query failed: {e}"),
+                    ));
                 }
             }
         }
@@ -410,12 +521,20 @@ impl Session {
         if let Some(n) = plan.limit {
             rows.truncate(n);
         }
-        Ok(Outcome::Rows { columns: plan.columns, rows })
+        Ok(Outcome::Rows {
+            columns: plan.columns,
+            rows,
+        })
     }
 }
 
 fn columns(spec: &[(&str, DataType)]) -> Vec<Column> {
-    spec.iter().map(|(n, t)| Column { name: n.to_string(), data_type: *t }).collect()
+    spec.iter()
+        .map(|(n, t)| Column {
+            name: n.to_string(),
+            data_type: *t,
+        })
+        .collect()
 }
 
 /// The job's configuration from `CREATE JOB … WITH (…)`.
@@ -436,7 +555,9 @@ fn job_config(name: &str, options: &[SqlOption]) -> Result<JobConfig, SqlError> 
         config = config.parallelism(n.max(1));
     }
     opts.finish("CREATE JOB").map_err(|mut e| {
-        e.message = e.message.replace("for connector 'CREATE JOB'", "of CREATE JOB");
+        e.message = e
+            .message
+            .replace("for connector 'CREATE JOB'", "of CREATE JOB");
         e
     })?;
     Ok(config)

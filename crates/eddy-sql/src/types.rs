@@ -47,9 +47,7 @@ impl DataType {
     /// Whether a value of type `self` may be stored in a column of type
     /// `target` without a `CAST`.
     pub fn assignable_to(self, target: DataType) -> bool {
-        self == target
-            || self == DataType::Null
-            || (self.is_integer() && target.is_numeric())
+        self == target || self == DataType::Null || (self.is_integer() && target.is_numeric())
     }
 
     /// Whether two values of these types can be compared.

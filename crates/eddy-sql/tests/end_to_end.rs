@@ -29,11 +29,14 @@ fn session() -> (Session, Grid) {
 /// tumbling windows of `size_ms`.
 fn model(s: &Session, size_ms: i64) -> BTreeMap<(i64, String), (i64, i64)> {
     let table = s.catalog().table("orders", Pos::START).unwrap();
-    let Connector::Datagen(gen) = &table.connector else { panic!("a datagen table") };
+    let Connector::Datagen(gen) = &table.connector else {
+        panic!("a datagen table")
+    };
     let mut out = BTreeMap::new();
     for n in 0..5000 {
         let row = gen.row(n);
-        let (Value::Str(c), Value::Int(a), Value::Timestamp(ts)) = (&row[1], &row[2], &row[3]) else {
+        let (Value::Str(c), Value::Int(a), Value::Timestamp(ts)) = (&row[1], &row[2], &row[3])
+        else {
             panic!("unexpected row {row:?}")
         };
         let start = ts.div_euclid(size_ms) * size_ms;
@@ -61,14 +64,20 @@ fn when_datagen_is_windowed_into_a_map_then_the_map_equals_the_model() {
              GROUP BY window_start, window_end, customer",
         )
         .unwrap();
-    assert!(matches!(outcome, Outcome::Job { ref name, .. } if name == "counts"), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Job { ref name, .. } if name == "counts"),
+        "{outcome:?}"
+    );
     s.wait_for_bounded_jobs().unwrap();
 
     let expected = model(&s, 1000);
-    let map = grid.map::<String, serde_json::Value>("per_customer").unwrap();
+    let map = grid
+        .map::<String, serde_json::Value>("per_customer")
+        .unwrap();
     assert_eq!(map.size(), expected.len());
     for ((start, customer), (n, total)) in &expected {
-        let key = serde_json::json!([eddy_sql::types::format_rfc3339(*start), customer]).to_string();
+        let key =
+            serde_json::json!([eddy_sql::types::format_rfc3339(*start), customer]).to_string();
         let v = map.get(&key).unwrap_or_else(|| panic!("no entry {key}"));
         assert_eq!(v["n"], *n, "{key}");
         assert_eq!(v["total"], *total, "{key}");
@@ -116,12 +125,17 @@ fn when_datagen_is_windowed_into_a_file_then_the_lines_equal_the_model() {
         assert_eq!(end - start, 2000);
         let key = (start, v["customer"].as_str().unwrap().to_string());
         let value = (v["n"].as_i64().unwrap(), v["total"].as_i64().unwrap());
-        assert!(actual.insert(key, value).is_none(), "a window written twice: {line}");
+        assert!(
+            actual.insert(key, value).is_none(),
+            "a window written twice: {line}"
+        );
     }
     assert_eq!(actual, expected);
 
     // The file reads back as a table.
-    let Outcome::Rows { rows, .. } = s.execute("SELECT SUM(n) FROM counts").unwrap() else { panic!() };
+    let Outcome::Rows { rows, .. } = s.execute("SELECT SUM(n) FROM counts").unwrap() else {
+        panic!()
+    };
     assert_eq!(rows[0][0], Value::Int(5000));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -141,16 +155,33 @@ fn when_an_unbounded_stream_is_grouped_without_window_then_the_map_holds_the_lat
     .unwrap();
     s.execute("CREATE JOB per_user AS INSERT INTO per_user SELECT user_id, COUNT(*) FROM clicks GROUP BY user_id")
         .unwrap();
-    let map = grid.map::<String, serde_json::Value>("clicks_per_user").unwrap();
+    let map = grid
+        .map::<String, serde_json::Value>("clicks_per_user")
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while map.size() < 5 || map.values().iter().map(|v| v["n"].as_i64().unwrap()).sum::<i64>() < 1000 {
-        assert!(std::time::Instant::now() < deadline, "the map did not fill: {}", map.size());
+    while map.size() < 5
+        || map
+            .values()
+            .iter()
+            .map(|v| v["n"].as_i64().unwrap())
+            .sum::<i64>()
+            < 1000
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the map did not fill: {}",
+            map.size()
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let Outcome::Rows { rows, .. } = s.execute("SHOW JOBS").unwrap() else { panic!() };
+    let Outcome::Rows { rows, .. } = s.execute("SHOW JOBS").unwrap() else {
+        panic!()
+    };
     assert_eq!(rows[0][2], Value::str("RUNNING"));
     s.execute("DROP JOB per_user").unwrap();
-    assert!(matches!(s.execute("SHOW JOBS").unwrap(), Outcome::Rows { rows, .. } if rows.is_empty()));
+    assert!(
+        matches!(s.execute("SHOW JOBS").unwrap(), Outcome::Rows { rows, .. } if rows.is_empty())
+    );
 }
 
 #[test]
@@ -209,7 +240,8 @@ fn when_expressions_run_then_sql_semantics_hold() {
 fn when_explained_then_the_plan_names_the_stages() {
     let (mut s, _grid) = session();
     s.execute(ORDERS).unwrap();
-    s.execute("CREATE TABLE sink (customer VARCHAR, n BIGINT) WITH ('connector' = 'blackhole')").unwrap();
+    s.execute("CREATE TABLE sink (customer VARCHAR, n BIGINT) WITH ('connector' = 'blackhole')")
+        .unwrap();
     let Outcome::Plan(text) = s
         .execute(
             "EXPLAIN INSERT INTO sink SELECT customer, COUNT(*) FROM TABLE(HOP(TABLE orders, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '3' SECOND))
@@ -219,7 +251,16 @@ fn when_explained_then_the_plan_names_the_stages() {
     else {
         panic!()
     };
-    for stage in ["read_from", "with_timestamps", "filter", "grouping_key", "window", "hopping 3000 ms every 1000 ms", "aggregate", "write_to"] {
+    for stage in [
+        "read_from",
+        "with_timestamps",
+        "filter",
+        "grouping_key",
+        "window",
+        "hopping 3000 ms every 1000 ms",
+        "aggregate",
+        "write_to",
+    ] {
         assert!(text.contains(stage), "{stage} missing from:\n{text}");
     }
 }

@@ -94,12 +94,21 @@ fn when_statements_are_wrong_then_each_error_is_positioned_and_names_the_problem
                     && (*line == 0 || e.line == *line)
                     && (*column == 0 || e.column == *column);
                 if !e.message.contains(wanted) || !pos_ok {
-                    failures.push(format!("{sql}\n  wanted '{wanted}' at {line}:{column}\n{}", e.render(sql)));
+                    failures.push(format!(
+                        "{sql}\n  wanted '{wanted}' at {line}:{column}\n{}",
+                        e.render(sql)
+                    ));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} wrong:\n{}", failures.len(), CORPUS.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} wrong:\n{}",
+        failures.len(),
+        CORPUS.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -109,6 +118,9 @@ fn when_a_script_fails_then_the_position_is_in_the_script() {
     let script = format!("{SETUP}\nSELECT id FROM orders;\n  SELECT nope FROM orders;");
     let e = s.execute_script(&script, |_| {}).unwrap_err();
     let rendered = e.render(&script);
-    assert!(rendered.contains("  SELECT nope FROM orders;\n"), "{rendered}");
+    assert!(
+        rendered.contains("  SELECT nope FROM orders;\n"),
+        "{rendered}"
+    );
     assert_eq!(e.column, 10, "{rendered}");
 }

@@ -37,17 +37,129 @@ const VALID: &[&str] = &[
 ];
 
 const VOCABULARY: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "GROUP", "BY", "HAVING", "ORDER", "LIMIT", "INSERT", "INTO", "CREATE",
-    "TABLE", "JOB", "DROP", "SHOW", "TABLES", "JOBS", "DESCRIBE", "EXPLAIN", "WITH", "AS", "AND", "OR",
-    "NOT", "IN", "BETWEEN", "LIKE", "IS", "NULL", "CASE", "WHEN", "THEN", "ELSE", "END", "CAST",
-    "TUMBLE", "HOP", "SESSION", "DESCRIPTOR", "INTERVAL", "SECOND", "MINUTE", "MONTH", "WATERMARK", "FOR",
-    "PRIMARY", "KEY", "ENFORCED", "COUNT", "SUM", "AVG", "MIN", "MAX", "DISTINCT", "UPPER", "SUBSTRING",
-    "TRIM", "COALESCE", "EXTRACT", "YEAR", "TIMESTAMP", "BIGINT", "VARCHAR", "INT", "DOUBLE", "DECIMAL",
-    "orders", "totals", "sink", "id", "amount", "ts", "customer", "window_start", "window_end", "x",
-    "(", ")", ",", ";", "*", "+", "-", "/", "%", "=", "<", ">", "<=", ">=", "<>", "||", ".", "::",
-    "0", "1", "-1", "9223372036854775807", "-9223372036854775808", "99999999999999999999", "1.5",
-    "1e308", "'a'", "'x%'", "''", "'10'", "'datagen'", "'connector'", "TRUE", "FALSE", "\n", "--c\n",
-    "/*", "*/", "\"q\"", "'", "PARTITION", "OVER", "JOIN", "ON", "UNION", "VALUES", "SET",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "BY",
+    "HAVING",
+    "ORDER",
+    "LIMIT",
+    "INSERT",
+    "INTO",
+    "CREATE",
+    "TABLE",
+    "JOB",
+    "DROP",
+    "SHOW",
+    "TABLES",
+    "JOBS",
+    "DESCRIBE",
+    "EXPLAIN",
+    "WITH",
+    "AS",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "BETWEEN",
+    "LIKE",
+    "IS",
+    "NULL",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "CAST",
+    "TUMBLE",
+    "HOP",
+    "SESSION",
+    "DESCRIPTOR",
+    "INTERVAL",
+    "SECOND",
+    "MINUTE",
+    "MONTH",
+    "WATERMARK",
+    "FOR",
+    "PRIMARY",
+    "KEY",
+    "ENFORCED",
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "MAX",
+    "DISTINCT",
+    "UPPER",
+    "SUBSTRING",
+    "TRIM",
+    "COALESCE",
+    "EXTRACT",
+    "YEAR",
+    "TIMESTAMP",
+    "BIGINT",
+    "VARCHAR",
+    "INT",
+    "DOUBLE",
+    "DECIMAL",
+    "orders",
+    "totals",
+    "sink",
+    "id",
+    "amount",
+    "ts",
+    "customer",
+    "window_start",
+    "window_end",
+    "x",
+    "(",
+    ")",
+    ",",
+    ";",
+    "*",
+    "+",
+    "-",
+    "/",
+    "%",
+    "=",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "<>",
+    "||",
+    ".",
+    "::",
+    "0",
+    "1",
+    "-1",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "99999999999999999999",
+    "1.5",
+    "1e308",
+    "'a'",
+    "'x%'",
+    "''",
+    "'10'",
+    "'datagen'",
+    "'connector'",
+    "TRUE",
+    "FALSE",
+    "\n",
+    "--c\n",
+    "/*",
+    "*/",
+    "\"q\"",
+    "'",
+    "PARTITION",
+    "OVER",
+    "JOIN",
+    "ON",
+    "UNION",
+    "VALUES",
+    "SET",
 ];
 
 fn tokens(s: &str) -> Vec<String> {
@@ -72,7 +184,10 @@ fn mutate(rng: &mut SmallRng, valid: &str) -> String {
             }
             2 if i + 1 < t.len() => t.swap(i, i + 1),
             3 => t[i] = VOCABULARY[rng.gen_range(0..VOCABULARY.len())].to_string(),
-            _ => t.insert(i, VOCABULARY[rng.gen_range(0..VOCABULARY.len())].to_string()),
+            _ => t.insert(
+                i,
+                VOCABULARY[rng.gen_range(0..VOCABULARY.len())].to_string(),
+            ),
         }
     }
     t.join(" ")
@@ -112,22 +227,40 @@ fn when_statements_are_random_or_mutated_then_nothing_panics_and_errors_are_posi
         // Plan first (EXPLAIN runs parser, binder and planner); run for real
         // only what plans, and only statements over the bounded tables here.
         let explained = format!("EXPLAIN {sql}");
-        let result = catch_unwind(AssertUnwindSafe(|| session.execute_script(&explained, |_| {})));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            session.execute_script(&explained, |_| {})
+        }));
         match result {
             Err(_) => panic!("panicked on: {explained}"),
             Ok(Err(e)) => {
-                assert!(within(&e, &explained), "error outside the statement: {e:?}\n{}", e.render(&explained));
+                assert!(
+                    within(&e, &explained),
+                    "error outside the statement: {e:?}\n{}",
+                    e.render(&explained)
+                );
                 assert!(!e.message.is_empty());
             }
             Ok(Ok(_)) => {}
         }
-        let run = catch_unwind(AssertUnwindSafe(|| session.execute_script(&sql, |_| {}).and_then(|_| session.wait_for_bounded_jobs())));
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            session
+                .execute_script(&sql, |_| {})
+                .and_then(|_| session.wait_for_bounded_jobs())
+        }));
         match run {
             Err(_) => panic!("panicked on: {sql}"),
             Ok(Err(e)) => {
-                assert!(!e.message.contains("panicked"), "a job panicked on: {sql}\n{}", e.message);
+                assert!(
+                    !e.message.contains("panicked"),
+                    "a job panicked on: {sql}\n{}",
+                    e.message
+                );
                 if e.kind != eddy_sql::ErrorKind::Execution {
-                    assert!(within(&e, &sql), "error outside the statement: {e:?}\n{}", e.render(&sql));
+                    assert!(
+                        within(&e, &sql),
+                        "error outside the statement: {e:?}\n{}",
+                        e.render(&sql)
+                    );
                 }
             }
             Ok(Ok(_)) => ran += 1,
@@ -149,5 +282,8 @@ fn when_an_expression_is_very_long_or_deep_then_the_error_says_so() {
     assert!(e.message.contains("nests deeper"), "{e}");
     let long = format!("SELECT 1{} FROM orders", " + 1".repeat(5000));
     let e = s.execute(&long).unwrap_err();
-    assert!(e.message.contains("nests deeper") || e.message.contains("operators"), "{e}");
+    assert!(
+        e.message.contains("nests deeper") || e.message.contains("operators"),
+        "{e}"
+    );
 }

@@ -20,7 +20,11 @@ struct Reading {
 const READINGS: i64 = 3000;
 
 fn reading(i: i64) -> Reading {
-    Reading { sensor: format!("s{}", i % 3), value: i % 10, ts: 10_000 + i * 5 }
+    Reading {
+        sensor: format!("s{}", i % 3),
+        value: i % 10,
+        ts: 10_000 + i * 5,
+    }
 }
 
 #[test]
@@ -34,13 +38,25 @@ fn when_a_sql_job_windows_a_topic_into_a_topic_then_the_expected_rows_arrive() {
 
     // Produce the readings, and one record that is not JSON.
     let p = Pipeline::new();
-    p.read_from(Sources::items((0..READINGS).map(reading).collect::<Vec<_>>()))
-        .write_to(KafkaSink::topic("readings").bootstrap(b.clone()).json::<Reading>());
-    eddy.submit(p, JobConfig::default()).unwrap().join().unwrap();
+    p.read_from(Sources::items(
+        (0..READINGS).map(reading).collect::<Vec<_>>(),
+    ))
+    .write_to(
+        KafkaSink::topic("readings")
+            .bootstrap(b.clone())
+            .json::<Reading>(),
+    );
+    eddy.submit(p, JobConfig::default())
+        .unwrap()
+        .join()
+        .unwrap();
     let p = Pipeline::new();
     p.read_from(Sources::items(vec!["not json".to_string()]))
         .write_to(KafkaSink::topic("readings").bootstrap(b.clone()).string());
-    eddy.submit(p, JobConfig::default()).unwrap().join().unwrap();
+    eddy.submit(p, JobConfig::default())
+        .unwrap()
+        .join()
+        .unwrap();
 
     let mut s = Session::new(eddy.clone(), Grid::new());
     let script = format!(
@@ -66,7 +82,9 @@ fn when_a_sql_job_windows_a_topic_into_a_topic_then_the_expected_rows_arrive() {
     let mut expected: BTreeMap<(i64, String), (i64, i64)> = BTreeMap::new();
     for i in 0..READINGS {
         let r = reading(i);
-        let e = expected.entry((r.ts.div_euclid(2000) * 2000, r.sensor)).or_insert((0, 0));
+        let e = expected
+            .entry((r.ts.div_euclid(2000) * 2000, r.sensor))
+            .or_insert((0, 0));
         e.0 += 1;
         e.1 += r.value;
     }
@@ -86,24 +104,42 @@ fn when_a_sql_job_windows_a_topic_into_a_topic_then_the_expected_rows_arrive() {
             }),
     )
     .write_to(sink);
-    eddy.submit(p, JobConfig::default()).unwrap().join().unwrap();
+    eddy.submit(p, JobConfig::default())
+        .unwrap()
+        .join()
+        .unwrap();
     let mut actual: BTreeMap<(i64, String), (i64, i64)> = BTreeMap::new();
     for (key, value) in out.take() {
         let v: serde_json::Value = serde_json::from_str(&value).unwrap();
         let sensor = v["sensor"].as_str().unwrap().to_string();
-        assert_eq!(key.as_deref(), Some(sensor.as_str()), "records are keyed by the primary key");
+        assert_eq!(
+            key.as_deref(),
+            Some(sensor.as_str()),
+            "records are keyed by the primary key"
+        );
         let start = v["window_start"].as_i64().expect("epoch-millis timestamps");
         let row = (v["n"].as_i64().unwrap(), v["total"].as_i64().unwrap());
-        assert!(actual.insert((start, sensor), row).is_none(), "a window written twice: {value}");
+        assert!(
+            actual.insert((start, sensor), row).is_none(),
+            "a window written twice: {value}"
+        );
     }
     assert_eq!(actual, expected);
 
     // The record that was not JSON went to the dead-letter topic.
     let p = Pipeline::new();
     let (sink, bad) = Sinks::collect();
-    p.read_from(KafkaSource::topic("readings-bad").bootstrap(b.clone()).stop_at_end().string())
-        .write_to(sink);
-    eddy.submit(p, JobConfig::default()).unwrap().join().unwrap();
+    p.read_from(
+        KafkaSource::topic("readings-bad")
+            .bootstrap(b.clone())
+            .stop_at_end()
+            .string(),
+    )
+    .write_to(sink);
+    eddy.submit(p, JobConfig::default())
+        .unwrap()
+        .join()
+        .unwrap();
     assert_eq!(bad.take(), vec!["not json".to_string()]);
 
     // And the output topic reads back as a bounded SQL table.
@@ -113,6 +149,8 @@ fn when_a_sql_job_windows_a_topic_into_a_topic_then_the_expected_rows_arrive() {
                'scan.bounded.mode' = 'latest-offset')"
     ))
     .unwrap();
-    let Outcome::Rows { rows, .. } = s.execute("SELECT SUM(n) FROM back").unwrap() else { panic!() };
+    let Outcome::Rows { rows, .. } = s.execute("SELECT SUM(n) FROM back").unwrap() else {
+        panic!()
+    };
     assert_eq!(rows[0][0], eddy_sql::Value::Int(READINGS));
 }

@@ -45,7 +45,9 @@ fn model(rows: &Rows, slide_ms: i64, size_ms: i64) -> Model {
     for &(ts, k, v) in rows {
         let mut end = ts.div_euclid(slide_ms) * slide_ms + slide_ms;
         while end - size_ms <= ts {
-            let e = out.entry((end - size_ms, end, k as i64)).or_insert((0, 0, i64::MAX, i64::MIN));
+            let e = out
+                .entry((end - size_ms, end, k as i64))
+                .or_insert((0, 0, i64::MAX, i64::MIN));
             e.0 += 1;
             e.1 += v;
             e.2 = e.2.min(v);
@@ -83,13 +85,21 @@ fn run_sql(eddy: &Arc<Eddy>, rows: &Rows, lag_ms: i64, window: &str) -> Model {
         ))
         .unwrap();
     let _ = std::fs::remove_file(&path);
-    let Outcome::Rows { rows, .. } = outcome else { panic!("rows expected") };
+    let Outcome::Rows { rows, .. } = outcome else {
+        panic!("rows expected")
+    };
     let mut out = Model::new();
     for r in rows {
-        let [Value::Timestamp(start), Value::Timestamp(end), Value::Int(k), Value::Int(n), Value::Int(sum), Value::Int(min), Value::Int(max)] = &r[..] else {
+        let [Value::Timestamp(start), Value::Timestamp(end), Value::Int(k), Value::Int(n), Value::Int(sum), Value::Int(min), Value::Int(max)] =
+            &r[..]
+        else {
             panic!("unexpected row {r:?}")
         };
-        assert!(out.insert((*start, *end, *k), (*n, *sum, *min, *max)).is_none(), "a window emitted twice: {r:?}");
+        assert!(
+            out.insert((*start, *end, *k), (*n, *sum, *min, *max))
+                .is_none(),
+            "a window emitted twice: {r:?}"
+        );
     }
     out
 }
@@ -97,7 +107,11 @@ fn run_sql(eddy: &Arc<Eddy>, rows: &Rows, lag_ms: i64, window: &str) -> Model {
 fn check(seed: &Seed, slide_ms: i64, size_ms: i64, window: &str) {
     let eddy = Arc::new(Eddy::new(EddyConfig::with_threads(2)));
     let mut runner = TestRunner::new_with_rng(
-        Config { cases: CASES, failure_persistence: None, ..Config::default() },
+        Config {
+            cases: CASES,
+            failure_persistence: None,
+            ..Config::default()
+        },
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed.value().to_le_bytes().repeat(4)),
     );
     runner
@@ -112,7 +126,12 @@ fn check(seed: &Seed, slide_ms: i64, size_ms: i64, window: &str) {
 #[test]
 fn when_random_out_of_order_rows_then_sql_tumbling_windows_equal_the_model() {
     let seed = Seed::new("SQL tumbling windows vs model");
-    check(&seed, 50, 50, "TUMBLE(TABLE r, DESCRIPTOR(ts), INTERVAL '50' MILLISECOND)");
+    check(
+        &seed,
+        50,
+        50,
+        "TUMBLE(TABLE r, DESCRIPTOR(ts), INTERVAL '50' MILLISECOND)",
+    );
 }
 
 #[test]

@@ -69,13 +69,13 @@ pub mod grid {
 /// letters for undecodable records, exactly-once with transactions.
 #[cfg(feature = "kafka")]
 pub mod kafka {
+    /// Formats of keys and values: implement [`Decoder`] or [`Encoder`]
+    /// for a format of one's own.
+    pub use eddy_kafka::format::{Decoder, Encoder};
     pub use eddy_kafka::{
         create_topic, end_offsets, partition_count, DeadLetter, DeadLetterRecord, KafkaError,
         KafkaRecord, KafkaSink, KafkaSource, ProducerRecord, Properties, StartPosition,
     };
-    /// Formats of keys and values: implement [`Decoder`] or [`Encoder`]
-    /// for a format of one's own.
-    pub use eddy_kafka::format::{Decoder, Encoder};
 }
 
 /// PostgreSQL: a batched insert or upsert sink (exactly-once under an

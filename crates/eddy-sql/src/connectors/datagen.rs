@@ -76,8 +76,11 @@ impl DatagenTable {
     ) -> Result<DatagenTable, SqlError> {
         let rows_per_second: Option<f64> = opts.take_parsed("rows-per-second", "a number")?;
         if let Some(r) = rows_per_second {
-            if !(r > 0.0) {
-                return Err(SqlError::plan(Pos::START, "'rows-per-second' must be more than 0"));
+            if r.is_nan() || r <= 0.0 {
+                return Err(SqlError::plan(
+                    Pos::START,
+                    "'rows-per-second' must be more than 0",
+                ));
             }
         }
         let number_of_rows = opts.take_parsed("number-of-rows", "a whole number")?;
@@ -95,16 +98,31 @@ impl DatagenTable {
                 Some((v, p))
             };
             let kind = take("kind");
-            let int = |v: Option<(String, Pos)>, what: &str, ty: DataType| -> Result<Option<i64>, SqlError> {
+            let int = |v: Option<(String, Pos)>,
+                       what: &str,
+                       ty: DataType|
+             -> Result<Option<i64>, SqlError> {
                 match v {
                     None => Ok(None),
                     Some((text, pos)) => {
                         let parsed = text.trim().parse::<i64>().ok().or_else(|| {
-                            (ty == DataType::Timestamp).then(|| parse_timestamp(&text)).flatten()
+                            (ty == DataType::Timestamp)
+                                .then(|| parse_timestamp(&text))
+                                .flatten()
                         });
                         parsed.map(Some).ok_or_else(|| {
-                            SqlError::plan(pos, format!("'fields.{}.{what}' must be a whole number{}, not '{text}'", c.name,
-                                if ty == DataType::Timestamp { " of ms or a timestamp" } else { "" }))
+                            SqlError::plan(
+                                pos,
+                                format!(
+                                    "'fields.{}.{what}' must be a whole number{}, not '{text}'",
+                                    c.name,
+                                    if ty == DataType::Timestamp {
+                                        " of ms or a timestamp"
+                                    } else {
+                                        ""
+                                    }
+                                ),
+                            )
                         })
                     }
                 }
@@ -118,7 +136,10 @@ impl DatagenTable {
                     other => {
                         return Err(SqlError::plan(
                             *pos,
-                            format!("'fields.{}.kind' = '{other}' is not 'sequence' or 'random'", c.name),
+                            format!(
+                                "'fields.{}.kind' = '{other}' is not 'sequence' or 'random'",
+                                c.name
+                            ),
                         ))
                     }
                 },
@@ -141,11 +162,20 @@ impl DatagenTable {
             } else {
                 match ty {
                     DataType::Double => {
-                        let f = |v: Option<(String, Pos)>, what: &str, d: f64| -> Result<f64, SqlError> {
+                        let f = |v: Option<(String, Pos)>,
+                                 what: &str,
+                                 d: f64|
+                         -> Result<f64, SqlError> {
                             match v {
                                 None => Ok(d),
                                 Some((t, pos)) => t.trim().parse().map_err(|_| {
-                                    SqlError::plan(pos, format!("'fields.{}.{what}' must be a number, not '{t}'", c.name))
+                                    SqlError::plan(
+                                        pos,
+                                        format!(
+                                            "'fields.{}.{what}' must be a number, not '{t}'",
+                                            c.name
+                                        ),
+                                    )
                                 }),
                             }
                         };
@@ -157,16 +187,27 @@ impl DatagenTable {
                     DataType::Varchar => {
                         let length = int(take("length"), "length", ty)?.unwrap_or(10);
                         if !(0..=TEXT_LENGTH_MAX as i64).contains(&length) {
-                            return Err(SqlError::plan(Pos::START, format!("'fields.{}.length' must be in [0, {TEXT_LENGTH_MAX}]", c.name)));
+                            return Err(SqlError::plan(
+                                Pos::START,
+                                format!(
+                                    "'fields.{}.length' must be in [0, {TEXT_LENGTH_MAX}]",
+                                    c.name
+                                ),
+                            ));
                         }
-                        FieldGen::RandomText { length: length as usize }
+                        FieldGen::RandomText {
+                            length: length as usize,
+                        }
                     }
                     DataType::Boolean => FieldGen::RandomBool,
                     _ => {
                         let min = int(take("min"), "min", ty)?.unwrap_or(0);
                         let max = int(take("max"), "max", ty)?.unwrap_or(1000);
                         if min > max {
-                            return Err(SqlError::plan(Pos::START, format!("'fields.{}.min' is above its 'max'", c.name)));
+                            return Err(SqlError::plan(
+                                Pos::START,
+                                format!("'fields.{}.min' is above its 'max'", c.name),
+                            ));
                         }
                         FieldGen::Random { min, max }
                     }

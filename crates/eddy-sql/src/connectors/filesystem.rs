@@ -54,12 +54,22 @@ impl FileTable {
         let path = self.path.clone();
         let path2 = self.path.clone();
         let decoder = RowDecoder::new(columns);
-        SourceBuilder::batch(format!("file:{}", self.path.display()), move |_ctx: &ProcessorContext| {
-            let file = std::fs::File::open(&path).map_err(|e| {
-                ProcessorError::new(format!("cannot open '{}': {e}; check the table's 'path'", path.display()))
-            })?;
-            Ok(Reading { reader: std::io::BufReader::new(file), line_no: 0, line: String::new() })
-        })
+        SourceBuilder::batch(
+            format!("file:{}", self.path.display()),
+            move |_ctx: &ProcessorContext| {
+                let file = std::fs::File::open(&path).map_err(|e| {
+                    ProcessorError::new(format!(
+                        "cannot open '{}': {e}; check the table's 'path'",
+                        path.display()
+                    ))
+                })?;
+                Ok(Reading {
+                    reader: std::io::BufReader::new(file),
+                    line_no: 0,
+                    line: String::new(),
+                })
+            },
+        )
         .fill(move |r: &mut Reading, buf| {
             for _ in 0..LINES_PER_FILL {
                 r.line.clear();

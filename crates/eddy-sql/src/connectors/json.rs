@@ -104,12 +104,15 @@ impl RowEncoder {
             out.push(b':');
             match v {
                 Value::Timestamp(ms) if self.timestamps == TimestampFormat::Rfc3339 => {
-                    serde_json::to_writer(&mut *out, &format_rfc3339(*ms)).expect("writing to a Vec")
+                    serde_json::to_writer(&mut *out, &format_rfc3339(*ms))
+                        .expect("writing to a Vec")
                 }
                 Value::Timestamp(ms) | Value::Interval(ms) | Value::Int(ms) => {
                     out.extend_from_slice(ms.to_string().as_bytes())
                 }
-                other => serde_json::to_writer(&mut *out, &other.to_json()).expect("writing to a Vec"),
+                other => {
+                    serde_json::to_writer(&mut *out, &other.to_json()).expect("writing to a Vec")
+                }
             }
         }
         out.push(b'}');
@@ -139,10 +142,22 @@ mod tests {
     #[test]
     fn when_a_row_round_trips_through_json_then_it_is_equal() {
         let columns: Arc<[Column]> = vec![
-            Column { name: "id".into(), data_type: DataType::BigInt },
-            Column { name: "name".into(), data_type: DataType::Varchar },
-            Column { name: "ts".into(), data_type: DataType::Timestamp },
-            Column { name: "x".into(), data_type: DataType::Double },
+            Column {
+                name: "id".into(),
+                data_type: DataType::BigInt,
+            },
+            Column {
+                name: "name".into(),
+                data_type: DataType::Varchar,
+            },
+            Column {
+                name: "ts".into(),
+                data_type: DataType::Timestamp,
+            },
+            Column {
+                name: "x".into(),
+                data_type: DataType::Double,
+            },
         ]
         .into();
         let names: Arc<[String]> = columns.iter().map(|c| c.name.clone()).collect();
@@ -159,9 +174,14 @@ mod tests {
 
     #[test]
     fn when_a_field_has_the_wrong_type_then_the_error_names_the_column() {
-        let columns: Arc<[Column]> =
-            vec![Column { name: "id".into(), data_type: DataType::BigInt }].into();
-        let e = RowDecoder::new(columns).decode(br#"{"id":"x"}"#).unwrap_err();
+        let columns: Arc<[Column]> = vec![Column {
+            name: "id".into(),
+            data_type: DataType::BigInt,
+        }]
+        .into();
+        let e = RowDecoder::new(columns)
+            .decode(br#"{"id":"x"}"#)
+            .unwrap_err();
         assert!(e.contains("column 'id'"), "{e}");
     }
 }

@@ -94,7 +94,9 @@ impl KafkaTable {
                 other => {
                     return Err(SqlError::plan(
                         fpos,
-                        format!("'json.timestamp-format' = '{other}' is not 'rfc3339' or 'epoch-millis'"),
+                        format!(
+                        "'json.timestamp-format' = '{other}' is not 'rfc3339' or 'epoch-millis'"
+                    ),
                     ))
                 }
             },
@@ -127,7 +129,11 @@ impl KafkaTable {
             "kafka topic '{}' at {} (JSON{})",
             self.topic,
             self.bootstrap,
-            if self.bounded { ", bounded at the end offsets" } else { "" }
+            if self.bounded {
+                ", bounded at the end offsets"
+            } else {
+                ""
+            }
         )
     }
 
@@ -156,16 +162,21 @@ impl KafkaTable {
                 policy = policy.idle_timeout(idle);
             }
             let column = w.column;
-            source = source.event_time(policy).timestamp_fn(move |row: &Row| match row[column] {
-                Value::Timestamp(ms) => ms,
-                // A row without event time is late for every window.
-                _ => i64::MIN,
-            });
+            source = source
+                .event_time(policy)
+                .timestamp_fn(move |row: &Row| match row[column] {
+                    Value::Timestamp(ms) => ms,
+                    // A row without event time is late for every window.
+                    _ => i64::MIN,
+                });
         }
         source
     }
 
-    fn configure<KE: Encoder, VE: Encoder, M>(&self, mut sink: KafkaSink<KE, VE, M>) -> KafkaSink<KE, VE, M> {
+    fn configure<KE: Encoder, VE: Encoder, M>(
+        &self,
+        mut sink: KafkaSink<KE, VE, M>,
+    ) -> KafkaSink<KE, VE, M> {
         sink = sink.bootstrap(self.bootstrap.clone());
         for (k, v) in &self.properties {
             sink = sink.property(k.clone(), v.clone());

@@ -35,8 +35,9 @@ pub fn key_of(row: &[Value], key: &[usize]) -> String {
             Value::Null => "null".to_string(),
             v => v.to_json().to_string(),
         },
-        many => serde_json::Value::Array(many.iter().map(|i| row[*i].to_json()).collect())
-            .to_string(),
+        many => {
+            serde_json::Value::Array(many.iter().map(|i| row[*i].to_json()).collect()).to_string()
+        }
     }
 }
 
@@ -70,18 +71,22 @@ pub fn source(map: RowMap, columns: Arc<[Column]>) -> impl Source<Out = Row> {
     SourceBuilder::batch(format!("map:{name}"), move |_ctx: &ProcessorContext| {
         Ok(map.values().into_iter())
     })
-    .fill(move |values: &mut std::vec::IntoIter<serde_json::Value>, buf| {
-        for _ in 0..ENTRIES_PER_FILL {
-            let Some(v) = values.next() else {
-                buf.close();
-                return Ok(());
-            };
-            let row = decoder.from_value(&v).map_err(|e| {
-                ProcessorError::new(format!("an entry of map '{name}' does not fit the table: {e}"))
-            })?;
-            buf.add(row);
-        }
-        Ok(())
-    })
+    .fill(
+        move |values: &mut std::vec::IntoIter<serde_json::Value>, buf| {
+            for _ in 0..ENTRIES_PER_FILL {
+                let Some(v) = values.next() else {
+                    buf.close();
+                    return Ok(());
+                };
+                let row = decoder.from_value(&v).map_err(|e| {
+                    ProcessorError::new(format!(
+                        "an entry of map '{name}' does not fit the table: {e}"
+                    ))
+                })?;
+                buf.add(row);
+            }
+            Ok(())
+        },
+    )
     .build()
 }

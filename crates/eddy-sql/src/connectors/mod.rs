@@ -56,10 +56,16 @@ impl Connector {
             ));
         };
         let connector = match name.as_str() {
-            "datagen" => Connector::Datagen(datagen::DatagenTable::from_options(&mut opts, columns)?),
-            "kafka" | "upsert-kafka" => Connector::Kafka(kafka::KafkaTable::from_options(&mut opts, pos)?),
+            "datagen" => {
+                Connector::Datagen(datagen::DatagenTable::from_options(&mut opts, columns)?)
+            }
+            "kafka" | "upsert-kafka" => {
+                Connector::Kafka(kafka::KafkaTable::from_options(&mut opts, pos)?)
+            }
             "map" | "imap" => Connector::Map(map::MapTable::from_options(&mut opts)?),
-            "filesystem" => Connector::Filesystem(filesystem::FileTable::from_options(&mut opts, pos)?),
+            "filesystem" => {
+                Connector::Filesystem(filesystem::FileTable::from_options(&mut opts, pos)?)
+            }
             "blackhole" => Connector::Blackhole,
             other => {
                 return Err(SqlError::plan(
@@ -122,7 +128,10 @@ impl Options {
         let mut items: Vec<(String, String, Pos)> = Vec::new();
         for o in options {
             if items.iter().any(|(k, _, _)| *k == o.key) {
-                return Err(SqlError::plan(o.pos, format!("option '{}' is given twice", o.key)));
+                return Err(SqlError::plan(
+                    o.pos,
+                    format!("option '{}' is given twice", o.key),
+                ));
             }
             items.push((o.key.clone(), o.value.clone(), o.pos));
         }
@@ -191,7 +200,10 @@ pub fn parse_duration(text: &str, key: &str, pos: Pos) -> Result<Duration, SqlEr
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let value: f64 = number.parse().map_err(|_| {
-        SqlError::plan(pos, format!("option '{key}' must be a duration like '500ms', '2s' or '1min', not '{text}'"))
+        SqlError::plan(
+            pos,
+            format!("option '{key}' must be a duration like '500ms', '2s' or '1min', not '{text}'"),
+        )
     })?;
     let ms_per = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1.0,
