@@ -73,16 +73,20 @@ impl DatagenTable {
     pub(crate) fn from_options(
         opts: &mut Options,
         columns: &[Column],
+        pos: Pos,
     ) -> Result<DatagenTable, SqlError> {
-        let rows_per_second: Option<f64> = opts.take_parsed("rows-per-second", "a number")?;
-        if let Some(r) = rows_per_second {
-            if r.is_nan() || r <= 0.0 {
-                return Err(SqlError::plan(
-                    Pos::START,
-                    "'rows-per-second' must be more than 0",
-                ));
-            }
-        }
+        let rows_per_second = match opts.take("rows-per-second") {
+            None => None,
+            Some((text, rpos)) => match text.trim().parse::<f64>() {
+                Ok(r) if r > 0.0 && r.is_finite() => Some(r),
+                _ => {
+                    return Err(SqlError::plan(
+                        rpos,
+                        format!("'rows-per-second' must be a number above 0, not '{text}'"),
+                    ))
+                }
+            },
+        };
         let number_of_rows = opts.take_parsed("number-of-rows", "a whole number")?;
         let seed = opts.take_parsed("seed", "a whole number")?.unwrap_or(0);
         let mut per_field = opts.take_prefixed("fields.");
@@ -147,7 +151,7 @@ impl DatagenTable {
             let generator = if sequence {
                 if matches!(ty, DataType::Boolean) {
                     return Err(SqlError::plan(
-                        kind.map_or(Pos::START, |k| k.1),
+                        kind.map_or(pos, |k| k.1),
                         format!("column '{}' is BOOLEAN: it can only be random", c.name),
                     ));
                 }
@@ -185,10 +189,12 @@ impl DatagenTable {
                         }
                     }
                     DataType::Varchar => {
-                        let length = int(take("length"), "length", ty)?.unwrap_or(10);
+                        let given = take("length");
+                        let lpos = given.as_ref().map_or(pos, |g| g.1);
+                        let length = int(given, "length", ty)?.unwrap_or(10);
                         if !(0..=TEXT_LENGTH_MAX as i64).contains(&length) {
                             return Err(SqlError::plan(
-                                Pos::START,
+                                lpos,
                                 format!(
                                     "'fields.{}.length' must be in [0, {TEXT_LENGTH_MAX}]",
                                     c.name
@@ -201,11 +207,13 @@ impl DatagenTable {
                     }
                     DataType::Boolean => FieldGen::RandomBool,
                     _ => {
-                        let min = int(take("min"), "min", ty)?.unwrap_or(0);
+                        let given = take("min");
+                        let mpos = given.as_ref().map_or(pos, |g| g.1);
+                        let min = int(given, "min", ty)?.unwrap_or(0);
                         let max = int(take("max"), "max", ty)?.unwrap_or(1000);
                         if min > max {
                             return Err(SqlError::plan(
-                                Pos::START,
+                                mpos,
                                 format!("'fields.{}.min' is above its 'max'", c.name),
                             ));
                         }

@@ -56,9 +56,9 @@ impl Connector {
             ));
         };
         let connector = match name.as_str() {
-            "datagen" => {
-                Connector::Datagen(datagen::DatagenTable::from_options(&mut opts, columns)?)
-            }
+            "datagen" => Connector::Datagen(datagen::DatagenTable::from_options(
+                &mut opts, columns, pos,
+            )?),
             "kafka" | "upsert-kafka" => {
                 Connector::Kafka(kafka::KafkaTable::from_options(&mut opts, pos)?)
             }
