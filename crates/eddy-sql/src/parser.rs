@@ -217,6 +217,10 @@ pub fn split_statements(script: &str) -> Vec<Piece<'_>> {
 }
 
 fn piece(script: &str, start: usize, end: usize) -> Piece<'_> {
+    // Start at the statement's first character, so that an error about
+    // the whole statement points at it rather than at the blanks before.
+    let blanks = script[start..end].len() - script[start..end].trim_start().len();
+    let start = start + blanks;
     let before = &script[..start];
     let line = before.matches('\n').count() as u64 + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -749,13 +753,7 @@ mod tests {
         let s = "SELECT ';' FROM t; -- a; comment\nSELECT 2 /* ; */ ;\n\n  SELECT 3";
         let pieces = split_statements(s);
         assert_eq!(pieces.len(), 3, "{pieces:?}");
-        assert_eq!(
-            pieces[2].base,
-            Pos {
-                line: 2,
-                column: 19
-            }
-        );
+        assert_eq!(pieces[2].base, Pos { line: 4, column: 3 });
         assert!(split_statements(" ; ;-- x\n").is_empty());
     }
 
