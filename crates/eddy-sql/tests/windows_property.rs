@@ -58,6 +58,32 @@ fn model(rows: &Rows, slide_ms: i64, size_ms: i64) -> Model {
     out
 }
 
+/// Sessions per key: rows closer than `gap_ms` to the session's last row
+/// join it; a session ends `gap_ms` after its last row.
+fn session_model(rows: &Rows, gap_ms: i64) -> Model {
+    let mut by_key: BTreeMap<u8, Vec<(i64, i64)>> = BTreeMap::new();
+    for &(ts, k, v) in rows {
+        by_key.entry(k).or_default().push((ts, v));
+    }
+    let mut out = Model::new();
+    for (k, mut evs) in by_key {
+        evs.sort();
+        let mut i = 0;
+        while i < evs.len() {
+            let (start, mut last) = (evs[i].0, evs[i].0);
+            let mut acc = (0, 0, i64::MAX, i64::MIN);
+            while i < evs.len() && evs[i].0 < last + gap_ms {
+                last = last.max(evs[i].0);
+                let v = evs[i].1;
+                acc = (acc.0 + 1, acc.1 + v, acc.2.min(v), acc.3.max(v));
+                i += 1;
+            }
+            out.insert((start, last + gap_ms, k as i64), acc);
+        }
+    }
+    out
+}
+
 static FILES: AtomicU64 = AtomicU64::new(0);
 
 fn run_sql(eddy: &Arc<Eddy>, rows: &Rows, lag_ms: i64, window: &str) -> Model {
@@ -105,6 +131,10 @@ fn run_sql(eddy: &Arc<Eddy>, rows: &Rows, lag_ms: i64, window: &str) -> Model {
 }
 
 fn check(seed: &Seed, slide_ms: i64, size_ms: i64, window: &str) {
+    check_with(seed, window, |rows| model(rows, slide_ms, size_ms));
+}
+
+fn check_with(seed: &Seed, window: &str, reference: impl Fn(&Rows) -> Model) {
     let eddy = Arc::new(Eddy::new(EddyConfig::with_threads(2)));
     let mut runner = TestRunner::new_with_rng(
         Config {
@@ -117,7 +147,7 @@ fn check(seed: &Seed, slide_ms: i64, size_ms: i64, window: &str) {
     runner
         .run(&rows_strategy(), |(rows, disorder)| {
             let actual = run_sql(&eddy, &rows, disorder + 1, window);
-            prop_assert_eq!(actual, model(&rows, slide_ms, size_ms));
+            prop_assert_eq!(actual, reference(&rows));
             Ok(())
         })
         .unwrap();
@@ -142,5 +172,15 @@ fn when_random_out_of_order_rows_then_sql_hop_windows_equal_the_model() {
         20,
         60,
         "HOP(TABLE r, DESCRIPTOR(ts), INTERVAL '20' MILLISECOND, INTERVAL '60' MILLISECOND)",
+    );
+}
+
+#[test]
+fn when_random_out_of_order_rows_then_sql_session_windows_equal_the_model() {
+    let seed = Seed::new("SQL session windows vs model");
+    check_with(
+        &seed,
+        "SESSION(TABLE r PARTITION BY k, DESCRIPTOR(ts), INTERVAL '15' MILLISECOND)",
+        |rows| session_model(rows, 15),
     );
 }
