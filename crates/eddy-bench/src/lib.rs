@@ -14,7 +14,8 @@
 //! - [`grid`]: the grid's maps against `hashbrown`.
 //! - [`kafka`]: Kafka → Eddy → Kafka against a raw librdkafka copy loop.
 //! - [`postgres`]: the PostgreSQL sink against plain `INSERT` and `COPY`.
-//! - NEXMark: `eddy_nexmark::run`.
+//! - NEXMark: `eddy_nexmark::run`; [`sql`]: Q0, Q1 and Q2 in SQL against
+//!   the same queries in Rust.
 
 pub mod alloc;
 mod command;
@@ -24,6 +25,7 @@ pub mod grid;
 pub mod kafka;
 pub mod postgres;
 pub mod snapshot;
+pub mod sql;
 
 pub use command::{run, BenchCommand};
 

@@ -41,6 +41,7 @@ pub use generator::GeneratorConfig;
 pub use harness::{run, LatencyReport, NexmarkError, NexmarkOptions, Report};
 pub use jet::JetConfig;
 pub use model::{Auction, Bid, Event, Person};
+pub use proc_stats::process_cpu_secs;
 
 use serde::Serialize;
 use std::fmt;

@@ -120,6 +120,14 @@ fn read(
             let map = row_map(grid, table, &map_name(table, m), pos)?;
             chain!(p.read_from(map_conn::source(map, table.columns.clone())))
         }
+        Connector::Generated(g) => {
+            let f = g.row.clone();
+            let source = eddy::Sources::generator(move |n| f(n));
+            match g.rows {
+                Some(n) => chain!(p.read_from(source.limit(n))),
+                None => chain!(p.read_from(source)),
+            }
+        }
         Connector::Kafka(k) => {
             // Kafka tracks event time per partition in the source itself.
             let watermark = if plan.uses_event_time {
@@ -283,12 +291,13 @@ fn write(out: &Shared<Row>, t: &Table, grid: &Grid, pos: Pos) -> Result<(), SqlE
             let (sink, _count) = Sinks::noop();
             out.stream().write_to(sink);
         }
-        Connector::Datagen(_) => {
+        Connector::Datagen(_) | Connector::Generated(_) => {
             return Err(SqlError::plan(
                 pos,
                 format!(
-                    "table '{}' is a datagen table: it can be read, not written",
-                    t.name
+                    "table '{}' is a {} table: it can be read, not written",
+                    t.name,
+                    t.connector.name()
                 ),
             ))
         }

@@ -88,6 +88,53 @@ impl Session {
         &self.jobs
     }
 
+    /// Registers a table whose row `n` is `row(n)`, for `rows` rows (or
+    /// endless), with event time in column `watermark.0` lagging
+    /// `watermark.1` ms: a generator of the application's own as a table.
+    pub fn create_generated_table(
+        &mut self,
+        name: &str,
+        columns: Vec<Column>,
+        watermark: Option<(&str, i64)>,
+        rows: Option<u64>,
+        row: impl Fn(u64) -> Row + Send + Sync + 'static,
+    ) -> Result<(), SqlError> {
+        if self.catalog.contains(name) {
+            return Err(SqlError::plan(
+                Pos::START,
+                format!("table '{name}' exists already"),
+            ));
+        }
+        let watermark = match watermark {
+            None => None,
+            Some((column, lag_ms)) => {
+                let i = columns
+                    .iter()
+                    .position(|c| {
+                        c.name.eq_ignore_ascii_case(column) && c.data_type == DataType::Timestamp
+                    })
+                    .ok_or_else(|| {
+                        SqlError::plan(
+                            Pos::START,
+                            format!("no TIMESTAMP(3) column '{column}' for the watermark"),
+                        )
+                    })?;
+                Some(crate::catalog::Watermark { column: i, lag_ms })
+            }
+        };
+        self.catalog.insert(Table {
+            name: name.to_string(),
+            columns: columns.into(),
+            watermark,
+            primary_key: Vec::new(),
+            connector: Connector::Generated(crate::connectors::GeneratedTable {
+                rows,
+                row: Arc::new(row),
+            }),
+        });
+        Ok(())
+    }
+
     /// Executes one statement (a trailing `;` is fine).
     pub fn execute(&mut self, sql: &str) -> Result<Outcome, SqlError> {
         let pieces = split_statements(sql);
@@ -387,12 +434,13 @@ impl Session {
                 ));
             }
         }
-        if let Connector::Datagen(_) = sink.connector {
+        if let Connector::Datagen(_) | Connector::Generated(_) = sink.connector {
             return Err(SqlError::plan(
                 insert.target.pos,
                 format!(
-                    "table '{}' is a datagen table: it can be read, not written",
-                    sink.name
+                    "table '{}' is a {} table: it can be read, not written",
+                    sink.name,
+                    sink.connector.name()
                 ),
             ));
         }

@@ -1,4 +1,4 @@
-//! Property: a windowed GROUP BY in SQL (tumbling and hop) over random,
+//! Property: a windowed GROUP BY in SQL (tumbling, hop, session) over random,
 //! out-of-order rows equals a naive model of the windows. The rows go
 //! through a JSON-lines file table with a watermark whose lag covers the
 //! disorder, so no row is late and every row counts.
