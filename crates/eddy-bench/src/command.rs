@@ -72,6 +72,10 @@ pub enum BenchCommand {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also run the query written in SQL (Q0, Q1, Q2) on the same
+        /// events, and print both rates and their ratio.
+        #[arg(long)]
+        sql: bool,
     },
     /// The PostgreSQL sink against plain batched INSERT and COPY loops with
     /// the same driver, on a running server.
@@ -141,7 +145,8 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
             parallelism,
             variant,
             json,
-        } => bench_nexmark(&query, events, rate, parallelism, &variant, json),
+            sql,
+        } => bench_nexmark(&query, events, rate, parallelism, &variant, json, sql),
         BenchCommand::Kafka {
             bootstrap,
             records,
@@ -251,6 +256,7 @@ fn bench_nexmark(
     parallelism: Option<usize>,
     variant: &str,
     json: bool,
+    sql: bool,
 ) -> anyhow::Result<()> {
     let mut options = crate::nexmark::NexmarkOptions {
         query: query.parse()?,
@@ -261,6 +267,27 @@ fn bench_nexmark(
     };
     if let Some(p) = parallelism {
         options.parallelism = p;
+    }
+    if sql {
+        anyhow::ensure!(
+            options.variant == eddy_nexmark::Variant::Faithful,
+            "--sql runs the faithful generator's events: leave out --variant jet"
+        );
+        // Fail on a query without SQL before spending a Rust run on it.
+        crate::sql::query_text(options.query)?;
+        let rust = crate::nexmark::run(&options)?;
+        let in_sql = crate::sql::run_sql(&options)?;
+        let ratio = in_sql.events_per_cpu_sec / rust.events_per_cpu_sec;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "rust": rust, "sql": in_sql, "sql_to_rust_per_cpu_sec": ratio })
+            );
+        } else {
+            print!("rust\n{rust}sql\n{in_sql}");
+            println!("SQL / Rust, events per CPU-second: {ratio:.2}");
+        }
+        return Ok(());
     }
     let report = crate::nexmark::run(&options)?;
     if json {

@@ -16,7 +16,8 @@
 //! - [`postgres`]: the PostgreSQL sink against plain `INSERT` and `COPY`.
 //! - [`nexmark`]: a NEXMark query of `eddy-nexmark`, throughput, events per
 //!   CPU-second, latency at a fixed rate and peak memory; `bench/compare`
-//!   runs it beside Hazelcast Jet.
+//!   runs it beside Hazelcast Jet; [`sql`]: Q0, Q1 and Q2 in SQL against the
+//!   same queries in Rust.
 //!
 //! Every latency is measured by one sink ([`latency`]'s), every benchmark
 //! reports through [`Comparison`] or a report of its own with the ratio.
@@ -32,6 +33,7 @@ pub mod nexmark;
 pub mod postgres;
 mod proc_stats;
 pub mod snapshot;
+pub mod sql;
 
 pub use command::{run, BenchCommand};
 

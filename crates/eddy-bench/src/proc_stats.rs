@@ -8,7 +8,7 @@ const USER_HZ: f64 = 100.0;
 
 /// CPU time of the whole process (user + system, all threads), in seconds;
 /// `None` where `/proc` is unavailable.
-pub(crate) fn process_cpu_secs() -> Option<f64> {
+pub fn process_cpu_secs() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name (field 2) may hold spaces: count fields after ')'.
     let rest = &stat[stat.rfind(')')? + 1..];

@@ -2,12 +2,14 @@
 //! command calls into a library: `serve`, `jobs` and `map` into the server
 //! and the HTTP client (`ops_cmd`), `produce` and `consume` into the Kafka
 //! connector's tools (`kafka_cmd`), `demo` into the demo crate
-//! (`demo_cmd`), `bench` into the benchmarks crate.
+//! (`demo_cmd`), `sql` into Eddy SQL (`sql_cmd`), `bench` into the
+//! benchmarks crate.
 
 mod demo_cmd;
 mod kafka_cmd;
 mod log;
 mod ops_cmd;
+mod sql_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +45,9 @@ enum Command {
         #[command(subcommand)]
         command: ops_cmd::MapCommand,
     },
+    /// Runs SQL statements in an embedded node: `eddy sql -e "…"`, `-f FILE`
+    /// or piped in; bounded queries print rows, jobs run to their end.
+    Sql(sql_cmd::SqlArgs),
     /// Runs a benchmark and prints rates against a baseline from the same run.
     Bench {
         #[command(subcommand)]
@@ -57,6 +62,8 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match cli.command {
+        // SQL errors exit 1, usage errors 2: the command picks its codes.
+        Command::Sql(args) => return sql_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Produce(args) => kafka_cmd::run_produce(args),
         Command::Serve(args) => ops_cmd::run_serve(args),

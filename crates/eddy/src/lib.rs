@@ -73,6 +73,9 @@ pub mod grid {
 /// letters for undecodable records, exactly-once with transactions.
 #[cfg(feature = "kafka")]
 pub mod kafka {
+    /// Formats of keys and values: implement [`Decoder`] or [`Encoder`]
+    /// for a format of one's own.
+    pub use eddy_kafka::format::{Decoder, Encoder};
     pub use eddy_kafka::{
         create_topic, dead_letter_topic, end_offsets, partition_count, Acks, DeadLetter,
         DeadLetterRecord, KafkaError, KafkaRecord, KafkaSink, KafkaSource, ProducerRecord,
