@@ -58,7 +58,12 @@ pub fn init(args: &LogArgs) -> anyhow::Result<()> {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr closed by whoever
+        // started the node) is dropped: reporting it would `eprintln!` to
+        // the same closed stderr, which panics the thread that logged, and
+        // a node must not stop because nobody reads its log.
+        .log_internal_errors(false);
     if json {
         builder.json().with_current_span(false).try_init()
     } else {
