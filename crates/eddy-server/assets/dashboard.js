@@ -395,13 +395,19 @@ async function refreshPanels(maps) {
 async function runQuery(page) {
   const map = $("query-map").value;
   if (!map) return;
+  // Only the latest query's answer is shown: an earlier one that arrives
+  // late (the first automatic query, a slow page) must not overwrite it.
+  const seq = (state.querySeq = (state.querySeq || 0) + 1);
   state.query = { ...state.query, map, predicate: $("predicate").value.trim(), page };
   const params = new URLSearchParams({ page: String(page), page_size: String(state.query.pageSize) });
   if (state.query.predicate) params.set("predicate", state.query.predicate);
   const status = $("query-status");
-  const body = $("query-results").tBodies[0];
+  const table = $("query-results");
+  const body = table.tBodies[0];
   try {
     const r = await api(`/api/maps/${encodeURIComponent(map)}/query?${params}`);
+    if (seq !== state.querySeq) return;
+    table.dataset.predicate = state.query.predicate;
     body.replaceChildren(...r.entries.map((e) => el("tr", { "data-testid": "query-row" },
       el("td", { class: "value", text: typeof e.key === "string" ? e.key : JSON.stringify(e.key) }),
       el("td", { class: "value", text: JSON.stringify(e.value) }))));
@@ -411,6 +417,7 @@ async function runQuery(page) {
     $("page-prev").disabled = r.page === 0;
     $("page-next").disabled = r.page + 1 >= r.pages;
   } catch (e) {
+    if (seq !== state.querySeq) return;
     body.replaceChildren();
     status.className = "error";
     status.textContent = e.message;

@@ -21,11 +21,10 @@
 
 pub mod support;
 
-use anyhow::Context;
 use eddy::prelude::*;
 use eddy::Shared;
 use serde::{Deserialize, Serialize};
-use support::{KafkaRun, Options, Topics};
+use support::{ExampleRun, KafkaRun, Options, Topics};
 
 /// Devices reporting; reading `n` comes from device `n % DEVICES`.
 pub const DEVICES: u32 = 100;
@@ -216,45 +215,20 @@ impl Summary {
 
 /// Runs the example to the end of its input.
 pub fn run(options: &Options) -> anyhow::Result<Summary> {
-    let eddy = Eddy::new(EddyConfig::default());
-    let topics = match &options.bootstrap {
-        None => None,
-        Some(bootstrap) => {
-            let topics = Topics::create(bootstrap, "iot-anomalies")?;
-            let generated = Sources::generator(reading).limit(options.events);
-            support::produce(&eddy, &topics, generated, |r| r.device.to_string())?;
-            Some(topics)
-        }
-    };
-
+    let run = ExampleRun::start(options, "iot-anomalies", reading, |r| r.device.to_string())?;
     let p = Pipeline::new();
-    let alerts = alerts(&readings(&p, options.events, topics.as_ref()));
+    let alerts = alerts(&readings(&p, options.events, run.topics.as_ref()));
     let (sink, collected) = Sinks::collect();
     alerts.stream().write_to(sink);
-    if let Some(topics) = &topics {
-        alerts
-            .stream()
-            .write_to(support::output_sink(topics, |a: &Alert| {
-                a.device.to_string()
-            }));
-    }
-    eddy.submit(p, JobConfig::default().name("iot-anomalies"))
-        .and_then(|job| job.join())
-        .context("the anomaly job failed")?;
-
+    run.run_job(p, "iot-anomalies", &alerts, |a: &Alert| {
+        a.device.to_string()
+    })?;
     let mut alerts = collected.take();
     alerts.sort();
-    let kafka = match topics {
-        None => None,
-        Some(topics) => Some(KafkaRun {
-            records_out: support::count_output(&eddy, &topics)?,
-            topics,
-        }),
-    };
     Ok(Summary {
         readings: options.events,
         alerts,
-        kafka,
+        kafka: run.finish()?,
     })
 }
 

@@ -27,12 +27,11 @@
 
 pub mod support;
 
-use anyhow::Context;
 use eddy::grid::{Aggregation, IndexType, Predicate};
 use eddy::prelude::*;
 use eddy::Shared;
 use serde::{Deserialize, Serialize};
-use support::{KafkaRun, Options, Topics};
+use support::{ExampleRun, KafkaRun, Options, Topics};
 
 /// Products in the catalogue: ids `0..PRODUCTS`.
 pub const PRODUCTS: u32 = 1_000;
@@ -269,7 +268,6 @@ impl Summary {
 
 /// Runs the example to the end of its input.
 pub fn run(options: &Options) -> anyhow::Result<Summary> {
-    let eddy = Eddy::new(EddyConfig::default());
     let grid = Grid::new();
     let products = grid.map::<u32, Product>("products")?;
     products.put_all((0..PRODUCTS).map(|id| (id, product(id))));
@@ -277,18 +275,9 @@ pub fn run(options: &Options) -> anyhow::Result<Summary> {
     // The summary's query filters on the surcharge: index it.
     prices.add_index("surcharge_pct", IndexType::Sorted)?;
 
-    let topics = match &options.bootstrap {
-        None => None,
-        Some(bootstrap) => {
-            let topics = Topics::create(bootstrap, "live-pricing")?;
-            let generated = Sources::generator(order).limit(options.events);
-            support::produce(&eddy, &topics, generated, |o| o.product.to_string())?;
-            Some(topics)
-        }
-    };
-
+    let run = ExampleRun::start(options, "live-pricing", order, |o| o.product.to_string())?;
     let p = Pipeline::new();
-    let quotes = quotes(&orders(&p, options.events, topics.as_ref()), products);
+    let quotes = quotes(&orders(&p, options.events, run.topics.as_ref()), products);
     quotes.stream().write_to(Sinks::map_update(
         prices.clone(),
         |q: &Quote| q.product,
@@ -301,16 +290,9 @@ pub fn run(options: &Options) -> anyhow::Result<Summary> {
             }
         },
     ));
-    if let Some(topics) = &topics {
-        quotes
-            .stream()
-            .write_to(support::output_sink(topics, |q: &Quote| {
-                q.product.to_string()
-            }));
-    }
-    eddy.submit(p, JobConfig::default().name("live-pricing"))
-        .and_then(|job| job.join())
-        .context("the pricing job failed")?;
+    run.run_job(p, "live-pricing", &quotes, |q: &Quote| {
+        q.product.to_string()
+    })?;
 
     let surging = Predicate::parse(&format!("surcharge_pct >= {SURGING_PCT}"))?;
     let mut surging = prices.keys_where(&surging);
@@ -321,19 +303,12 @@ pub fn run(options: &Options) -> anyhow::Result<Summary> {
         .unwrap_or(0.0);
     let mut quotes = prices.values();
     quotes.sort();
-    let kafka = match topics {
-        None => None,
-        Some(topics) => Some(KafkaRun {
-            records_out: support::count_output(&eddy, &topics)?,
-            topics,
-        }),
-    };
     Ok(Summary {
         orders: options.events,
         prices: quotes,
         surging,
         surcharge_pct_mean,
-        kafka,
+        kafka: run.finish()?,
     })
 }
 

@@ -23,11 +23,10 @@
 
 pub mod support;
 
-use anyhow::Context;
 use eddy::prelude::*;
 use eddy::Shared;
 use serde::{Deserialize, Serialize};
-use support::{KafkaRun, Options, Topics};
+use support::{ExampleRun, KafkaRun, Options, Topics};
 
 /// Subscribers in the generated population.
 pub const SUBSCRIBERS: u32 = 500;
@@ -228,45 +227,22 @@ impl Summary {
 
 /// Runs the example to the end of its input.
 pub fn run(options: &Options) -> anyhow::Result<Summary> {
-    let eddy = Eddy::new(EddyConfig::default());
-    let topics = match &options.bootstrap {
-        None => None,
-        Some(bootstrap) => {
-            let topics = Topics::create(bootstrap, "network-monitoring")?;
-            let generated = Sources::generator(usage).limit(options.events);
-            support::produce(&eddy, &topics, generated, |r| r.subscriber.to_string())?;
-            Some(topics)
-        }
-    };
-
+    let run = ExampleRun::start(options, "network-monitoring", usage, |r| {
+        r.subscriber.to_string()
+    })?;
     let p = Pipeline::new();
-    let sessions = sessions(&records(&p, options.events, topics.as_ref()));
+    let sessions = sessions(&records(&p, options.events, run.topics.as_ref()));
     let (sink, collected) = Sinks::collect();
     sessions.stream().write_to(sink);
-    if let Some(topics) = &topics {
-        sessions
-            .stream()
-            .write_to(support::output_sink(topics, |s: &Session| {
-                s.subscriber.to_string()
-            }));
-    }
-    eddy.submit(p, JobConfig::default().name("network-monitoring"))
-        .and_then(|job| job.join())
-        .context("the monitoring job failed")?;
-
+    run.run_job(p, "network-monitoring", &sessions, |s: &Session| {
+        s.subscriber.to_string()
+    })?;
     let mut sessions = collected.take();
     sessions.sort();
-    let kafka = match topics {
-        None => None,
-        Some(topics) => Some(KafkaRun {
-            records_out: support::count_output(&eddy, &topics)?,
-            topics,
-        }),
-    };
     Ok(Summary {
         records: options.events,
         sessions,
-        kafka,
+        kafka: run.finish()?,
     })
 }
 

@@ -53,8 +53,10 @@ const number = (text) => Number(String(text).replace(/[^0-9.]/g, ""));
     await page.selectOption("#query-map", "alerts");
     await page.fill("#predicate", "rule = 'velocity'");
     await page.click("#query-run");
-    await page.locator('[data-testid="query-row"]').first().waitFor({ timeout: 10000 });
-    const values = await page.locator('[data-testid="query-row"] td:nth-child(2)').allTextContents();
+    // The rows of this query, not of the page's first, unfiltered one.
+    const rows = page.locator(`#query-results[data-predicate="rule = 'velocity'"] [data-testid="query-row"]`);
+    await rows.first().waitFor({ timeout: 10000 });
+    const values = await rows.locator("td:nth-child(2)").allTextContents();
     if (!values.length || !values.every((v) => v.includes('"rule":"velocity"'))) {
       throw new Error(`the predicate query returned rows that do not match rule = 'velocity': ${values.slice(0, 3).join(" | ")}`);
     }

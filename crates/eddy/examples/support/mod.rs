@@ -7,7 +7,7 @@
 use anyhow::Context;
 use eddy::kafka::create_topic;
 use eddy::prelude::*;
-use eddy::{Sink, Source};
+use eddy::{Shared, Sink, Source};
 use serde::Serialize;
 
 /// What an example was asked to do.
@@ -174,6 +174,74 @@ pub fn count_output(eddy: &Eddy, topics: &Topics) -> anyhow::Result<u64> {
         .and_then(|job| job.join())
         .with_context(|| format!("reading back topic '{}'", topics.output))?;
     Ok(count.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// One run of an example: the engine, and over Kafka the topics whose
+/// input was produced before the example's job starts.
+pub struct ExampleRun {
+    /// The engine the example's jobs run on.
+    pub eddy: Eddy,
+    /// The input and output topics, over Kafka.
+    pub topics: Option<Topics>,
+}
+
+impl ExampleRun {
+    /// Starts a run named `example`: over Kafka, creates fresh topics and
+    /// writes `options.events` generated items to the input topic, keyed
+    /// by `key`.
+    pub fn start<T>(
+        options: &Options,
+        example: &str,
+        generate: fn(u64) -> T,
+        key: impl Fn(&T) -> String + Send + Sync + 'static,
+    ) -> anyhow::Result<ExampleRun>
+    where
+        T: Serialize + Clone + Send + 'static,
+    {
+        let eddy = Eddy::new(EddyConfig::default());
+        let topics = match &options.bootstrap {
+            None => None,
+            Some(bootstrap) => {
+                let topics = Topics::create(bootstrap, example)?;
+                let generated = Sources::generator(generate).limit(options.events);
+                produce(&eddy, &topics, generated, key)?;
+                Some(topics)
+            }
+        };
+        Ok(ExampleRun { eddy, topics })
+    }
+
+    /// Runs the example's job `p` to its end; over Kafka, `results` also go
+    /// to the output topic, keyed by `key`.
+    pub fn run_job<T>(
+        &self,
+        p: Pipeline,
+        name: &str,
+        results: &Shared<T>,
+        key: impl Fn(&T) -> String + Send + Sync + 'static,
+    ) -> anyhow::Result<()>
+    where
+        T: Serialize + Clone + Send + 'static,
+    {
+        if let Some(topics) = &self.topics {
+            results.stream().write_to(output_sink(topics, key));
+        }
+        self.eddy
+            .submit(p, JobConfig::default().name(name))
+            .and_then(|job| job.join())
+            .with_context(|| format!("the {name} job failed"))
+    }
+
+    /// Over Kafka, what went through the topics.
+    pub fn finish(self) -> anyhow::Result<Option<KafkaRun>> {
+        let Some(topics) = self.topics else {
+            return Ok(None);
+        };
+        Ok(Some(KafkaRun {
+            records_out: count_output(&self.eddy, &topics)?,
+            topics,
+        }))
+    }
 }
 
 /// What a run over Kafka did besides the example's job.
