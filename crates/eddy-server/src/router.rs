@@ -1,7 +1,7 @@
 //! Routes and the guard in front of them: size limits, the bearer token,
 //! the cross-origin check, and JSON bodies for every error.
 
-use crate::api::{jobs, maps, ops};
+use crate::api::{jobs, maps, ops, sql};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Body;
@@ -32,6 +32,9 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/{id}", get(jobs::details))
         .route("/api/jobs/{id}/{action}", post(jobs::action))
+        .route("/api/sql", post(sql::execute))
+        .route("/api/sql/tables", get(sql::tables))
+        .route("/api/sql/jobs", get(sql::jobs))
         .route("/api/maps", get(maps::list))
         .route("/api/maps/{name}", get(maps::stats))
         .route(
