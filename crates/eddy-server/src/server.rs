@@ -33,6 +33,9 @@ fn app_with_stop(
     config: ServerConfig,
 ) -> Result<(Router, Arc<watch::Sender<bool>>), ServerError> {
     config.validate()?;
+    if config.is_open_to_the_network() {
+        tracing::warn!(bind = %config.bind, "started with --allow-unauthenticated: this node takes SQL, job actions and map changes from anyone who reaches {} without a token; set a token unless a network boundary protects it", config.bind);
+    }
     let (stop, shutdown) = watch::channel(false);
     let stop = Arc::new(stop);
     let state = AppState {
