@@ -313,3 +313,39 @@ fn when_the_catalog_file_is_damaged_then_opening_names_it_and_the_fix() {
     assert!(e.contains("table 't'") && e.contains("datagen"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn when_bound_beyond_loopback_without_a_token_then_the_server_refuses_to_start() {
+    let open = ServerConfig::bind("0.0.0.0:0".parse().unwrap());
+    let e = app(node_with(None), open.clone()).unwrap_err().to_string();
+    assert!(
+        e.contains("0.0.0.0:0") && e.contains("--allow-unauthenticated") && e.contains("token"),
+        "{e}"
+    );
+    assert!(eddy_server::start(node_with(None), open.clone()).is_err());
+    assert!(app(node_with(None), open.clone().with_token("t")).is_ok());
+    assert!(app(node_with(None), open.allowing_unauthenticated(true)).is_ok());
+}
+
+#[test]
+fn when_a_read_token_is_set_then_reads_need_it_but_probes_do_not() {
+    let config = ServerConfig::default()
+        .with_token("wr1te")
+        .with_read_token("r3ad");
+    let app = app(node_with(None), config).unwrap();
+    let rt = runtime();
+    let (status, body) = call(&rt, &app, get("/api/sql/tables"));
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("reads"), "{body}");
+    for token in ["r3ad", "wr1te"] {
+        let req = Request::get("/api/sql/tables")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(call(&rt, &app, req).0, StatusCode::OK, "{token}");
+    }
+    assert_eq!(call(&rt, &app, get("/health")).0, StatusCode::OK);
+    // The read token does not allow changes.
+    let (status, _) = call(&rt, &app, sql("SHOW TABLES", Some("r3ad")));
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
