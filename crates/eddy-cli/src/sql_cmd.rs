@@ -243,13 +243,12 @@ impl Backend {
     }
 }
 
-/// Whether `buffer` ends with a `;` outside quotes and comments: a
-/// sentinel after it forms a statement of its own only then.
+/// Whether `buffer` ends with a `;` outside quotes and comments: only
+/// then does a sentinel after it make a statement of its own.
 fn is_complete(buffer: &str) -> bool {
+    use eddy_sql::parser::split_statements;
     let probe = format!("{buffer}\nx");
-    eddy_sql::parser::split_statements(&probe)
-        .last()
-        .is_some_and(|p| p.text.trim() == "x")
+    split_statements(&probe).len() == split_statements(buffer).len() + 1
 }
 
 /// The interactive shell: reads statements until `\q` or Ctrl-D; Ctrl-C
