@@ -103,8 +103,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         eddy_demo::submit_served(&node, args.seed, Some(args.events), rate, config)?;
         return crate::ops_cmd::serve_node(
             node,
-            args.bind,
-            std::env::var(eddy_server::TOKEN_ENV).ok(),
+            crate::ops_cmd::server_config(args.bind, std::env::var(eddy_server::TOKEN_ENV).ok()),
         );
     }
     let json = args.json;

@@ -387,6 +387,17 @@ pub struct ServeArgs {
     /// Bearer token required for mutating calls (default: the EDDY_TOKEN variable).
     #[arg(long)]
     token: Option<String>,
+    /// Directory that keeps the node's SQL catalog (tables and jobs) and,
+    /// unless the config file sets snapshot_dir, the jobs' snapshots: a
+    /// node started again on it re-creates its tables and resumes its jobs
+    /// (overrides the config file's data_dir).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Serve on an address other machines can reach without a token
+    /// (otherwise refused): only behind a network boundary that protects
+    /// the node. Logged as a warning at every start.
+    #[arg(long)]
+    allow_unauthenticated: bool,
 }
 
 /// The config file of `eddy serve`. Unknown fields are errors, so that a
@@ -402,6 +413,15 @@ struct NodeConfig {
     /// `eddy-snapshots` in the system's temporary directory, which a
     /// reboot may empty).
     snapshot_dir: Option<PathBuf>,
+    /// Where the node keeps its SQL catalog, and its snapshots unless
+    /// `snapshot_dir` is set.
+    data_dir: Option<PathBuf>,
+    /// SQL files run at every start, in order (relative paths are relative
+    /// to the config file); what they create is not kept in the catalog.
+    #[serde(default)]
+    sql: Vec<PathBuf>,
+    /// Bearer token every read (GET) must carry, except /health and /ready.
+    read_token: Option<String>,
     /// Jobs to run.
     #[serde(default)]
     jobs: Vec<JobSpec>,
@@ -465,16 +485,16 @@ fn parse_config(text: &str) -> Result<NodeConfig, toml::de::Error> {
     toml::from_str(text)
 }
 
-/// Starts the HTTP API on `node` and blocks until it stops.
-pub fn serve_node(
-    node: std::sync::Arc<Node>,
-    bind: SocketAddr,
-    token: Option<String>,
-) -> anyhow::Result<()> {
-    let config = match token {
+/// The server's configuration of `bind` with `token`.
+pub fn server_config(bind: SocketAddr, token: Option<String>) -> ServerConfig {
+    match token {
         Some(token) => ServerConfig::bind(bind).with_token(token),
         None => ServerConfig::bind(bind),
-    };
+    }
+}
+
+/// Starts the HTTP API on `node` and blocks until it stops.
+pub fn serve_node(node: std::sync::Arc<Node>, config: ServerConfig) -> anyhow::Result<()> {
     let server = eddy_server::start(node, config).context("starting the HTTP server")?;
     eprintln!("dashboard and API at {}", server.url());
     server.wait().context("the HTTP server stopped")?;
@@ -487,12 +507,35 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => read_config(path)?,
         None => NodeConfig::default(),
     };
+    let bind = args
+        .bind
+        .or(config.bind)
+        .unwrap_or(eddy_server::BIND_DEFAULT);
+    let token = args.token.or_else(|| std::env::var(TOKEN_ENV).ok());
+    let mut server =
+        server_config(bind, token).allowing_unauthenticated(args.allow_unauthenticated);
+    server.read_token = config.read_token.clone();
+    // Refused before any job starts.
+    server.validate().map_err(|e| match e {
+        eddy_server::ServerError::Config {
+            field: "ServerConfig::read_token",
+            reason,
+        } => {
+            anyhow::anyhow!("read_token in the config file: {reason}")
+        }
+        e => anyhow::anyhow!("{e}"),
+    })?;
+    let data_dir = args.data_dir.or(config.data_dir.clone());
     let mut engine = eddy::EddyConfig::default();
     if let Some(w) = config.workers {
         anyhow::ensure!(w > 0, "workers in the config file must be at least 1");
         engine.cooperative_threads = w;
     }
-    if let Some(dir) = config.snapshot_dir {
+    let snapshot_dir = config
+        .snapshot_dir
+        .clone()
+        .or_else(|| data_dir.as_ref().map(|d| d.join("snapshots")));
+    if let Some(dir) = snapshot_dir {
         // Created now, so that a directory the node cannot write is an
         // error at start rather than a failed snapshot minutes later.
         std::fs::create_dir_all(&dir).with_context(|| {
@@ -524,12 +567,38 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let bind = args
-        .bind
-        .or(config.bind)
-        .unwrap_or(eddy_server::BIND_DEFAULT);
-    let token = args.token.or_else(|| std::env::var(TOKEN_ENV).ok());
-    serve_node(node, bind, token)
+    let base = args
+        .config
+        .as_deref()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    for (index, file) in config.sql.iter().enumerate() {
+        let path = base.join(file);
+        let script = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "sql[{index}]: cannot read '{}'; give the path of a SQL file, relative to the config file",
+                path.display()
+            )
+        })?;
+        if let Err(f) = node.execute_config_sql(&script) {
+            anyhow::bail!(
+                "sql[{index}] '{}' failed; fix the statement:\n{}",
+                path.display(),
+                f.error.render(&script)
+            );
+        }
+    }
+    if let Some(dir) = &data_dir {
+        let replayed = node.open_catalog(dir)?;
+        tracing::info!(
+            data_dir = %dir.display(),
+            tables = replayed.tables,
+            jobs = replayed.jobs,
+            "SQL catalog loaded"
+        );
+    }
+    serve_node(node, server)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use crate::error::ClientError;
 use crate::near_cache::NearCache;
 use crate::types::{
-    ExportedSnapshot, JobAction, JobDetails, JobState, JobSummary, MapInfo, QueryPage,
+    ExportedSnapshot, JobAction, JobDetails, JobState, JobSummary, MapInfo, QueryPage, SqlAnswer,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -179,6 +179,34 @@ impl Client {
             }
         };
         self.finish(&url, response)
+    }
+
+    /// Runs SQL statements (`;`-separated) on the node. A statement that
+    /// fails is not a [`ClientError`]: the answer holds the outcomes of the
+    /// statements before it and the error with its position and caret
+    /// text. A bounded `SELECT` waits for its rows, up to [`CALL_TIMEOUT`].
+    pub fn sql(&self, script: &str) -> Result<SqlAnswer, ClientError> {
+        let url = self.url("/api/sql");
+        let mut req = self.agent.post(&url);
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let response = req
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .send(script);
+        match self.finish::<SqlAnswer>(&url, response) {
+            Err(ClientError::Http {
+                status: 400,
+                message,
+            }) => match serde_json::from_str::<SqlAnswer>(&message) {
+                Ok(answer) if answer.error.is_some() => Ok(answer),
+                _ => Err(ClientError::Http {
+                    status: 400,
+                    message,
+                }),
+            },
+            other => other,
+        }
     }
 
     /// Whether the node answers `/health`.

@@ -16,6 +16,11 @@
 //! status does not allow fails with [`ClientError::Http`] status 409 and
 //! the node's reason.
 //!
+//! # SQL
+//!
+//! [`Client::sql`] sends statements to the node's `/api/sql` and returns
+//! their outcomes, or the positioned error that stopped them.
+//!
 //! # Near cache
 //!
 //! [`Client::near_cache`] keeps the entries of one map that this process
@@ -49,5 +54,5 @@ pub use error::ClientError;
 pub use near_cache::{NearCache, NearCacheStats, OPEN_TIMEOUT};
 pub use types::{
     Edge, Entry, ExportedSnapshot, JobAction, JobDetails, JobState, JobSummary, MapInfo, QueryPage,
-    SnapshotInfo, Vertex,
+    SnapshotInfo, SqlAnswer, SqlColumn, SqlErrorInfo, SqlResult, Vertex,
 };

@@ -225,3 +225,69 @@ pub struct ExportedSnapshot {
     /// stops the job).
     pub status: String,
 }
+
+/// What `POST /api/sql` answered: the outcomes of the statements that ran
+/// and, when one failed, its error (the statements after it did not run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SqlAnswer {
+    /// One per statement that ran, in order.
+    pub results: Vec<SqlResult>,
+    /// The error that stopped the script, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<SqlErrorInfo>,
+}
+
+/// The outcome of one statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SqlResult {
+    /// Rows of a bounded query or a listing.
+    Rows {
+        /// The columns with their SQL types.
+        columns: Vec<SqlColumn>,
+        /// The rows, one JSON value per column (timestamps as RFC 3339).
+        rows: Vec<Vec<Value>>,
+    },
+    /// A job started on the node.
+    Job {
+        /// Its name.
+        name: String,
+        /// Its id on the node.
+        id: u64,
+    },
+    /// A definition applied.
+    Ddl {
+        /// What changed.
+        message: String,
+    },
+    /// `EXPLAIN`'s plan.
+    Plan {
+        /// The plan as stages.
+        text: String,
+    },
+}
+
+/// A column of a SQL result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SqlColumn {
+    /// Its name.
+    pub name: String,
+    /// Its SQL type: `BIGINT`, `TIMESTAMP(3)`, …
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// A statement's error, positioned in the script that was sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SqlErrorInfo {
+    /// What is wrong and how to write it instead.
+    pub message: String,
+    /// Line in the script, from 1.
+    pub line: u64,
+    /// Column, from 1.
+    pub column: u64,
+    /// `syntax`, `plan`, `unsupported` or `execution`.
+    pub kind: String,
+    /// The message with the script's line and a caret under the spot.
+    pub caret: String,
+}

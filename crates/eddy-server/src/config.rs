@@ -22,6 +22,15 @@ pub struct ServerConfig {
     /// When set, every mutating request (POST, PUT, DELETE, PATCH) must
     /// carry `Authorization: Bearer <token>`; reads stay open.
     pub token: Option<String>,
+    /// When set, every read (GET) except `/health` and `/ready` must carry
+    /// `Authorization: Bearer <read_token>` (or the write token): a node
+    /// whose maps or SQL catalog are not for everyone who reaches it.
+    pub read_token: Option<String>,
+    /// Lets a node bound to an address other than loopback run without a
+    /// token. Off by default: such a node would let anyone who reaches it
+    /// run SQL (which reads topics and writes files), cancel jobs and
+    /// change maps. [`crate::start`] logs a warning when it is used.
+    pub allow_unauthenticated: bool,
     /// Largest request body accepted (413 above). Default 1 MiB: a map
     /// value of that size is already unusual.
     pub body_bytes_max: usize,
@@ -43,6 +52,8 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: BIND_DEFAULT,
             token: None,
+            read_token: None,
+            allow_unauthenticated: false,
             body_bytes_max: 1024 * 1024,
             uri_bytes_max: 8 * 1024,
             streams_max: 64,
@@ -66,15 +77,48 @@ impl ServerConfig {
         self
     }
 
+    /// Sets the bearer token for reads.
+    pub fn with_read_token(mut self, token: impl Into<String>) -> Self {
+        self.read_token = Some(token.into());
+        self
+    }
+
+    /// Allows a non-loopback address without a token (see
+    /// [`allow_unauthenticated`](ServerConfig::allow_unauthenticated)).
+    pub fn allowing_unauthenticated(mut self, allow: bool) -> Self {
+        self.allow_unauthenticated = allow;
+        self
+    }
+
+    /// Whether the node is reachable from other machines without a token
+    /// because the operator allowed it.
+    pub fn is_open_to_the_network(&self) -> bool {
+        !self.bind.ip().is_loopback() && self.token.is_none()
+    }
+
     /// Checks every field; the error names the field and what is accepted.
     pub fn validate(&self) -> Result<(), ServerError> {
-        if let Some(t) = &self.token {
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(ServerError::Config {
-                    field: "ServerConfig::token",
-                    reason: "the token must be non-empty printable ASCII without spaces (e.g. from `openssl rand -hex 32`); leave it unset to disable authentication".into(),
-                });
+        for (field, token) in [
+            ("ServerConfig::token", &self.token),
+            ("ServerConfig::read_token", &self.read_token),
+        ] {
+            if let Some(t) = token {
+                if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(ServerError::Config {
+                        field,
+                        reason: "the token must be non-empty printable ASCII without spaces (e.g. from `openssl rand -hex 32`); leave it unset to disable authentication".into(),
+                    });
+                }
             }
+        }
+        if self.is_open_to_the_network() && !self.allow_unauthenticated {
+            return Err(ServerError::Config {
+                field: "ServerConfig::token",
+                reason: format!(
+                    "the node would listen on {}, which other machines can reach, without a token: anyone there could run SQL, cancel jobs and change maps; set a token (--token or EDDY_TOKEN), bind 127.0.0.1, or, behind a network boundary that protects it, start with --allow-unauthenticated",
+                    self.bind
+                ),
+            });
         }
         let checks: [(&'static str, usize, usize); 4] = [
             ("ServerConfig::body_bytes_max", self.body_bytes_max, 1),

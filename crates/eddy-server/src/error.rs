@@ -105,6 +105,13 @@ pub enum ServerError {
     /// Serving connections failed.
     #[error("the HTTP server stopped with an error: {0}")]
     Serve(#[source] std::io::Error),
+    /// The SQL catalog of the data directory could not be read, replayed
+    /// or written.
+    #[error("{reason}")]
+    Catalog {
+        /// What failed, where, and what to do.
+        reason: String,
+    },
     /// A configuration value is out of range.
     #[error("invalid server configuration `{field}`: {reason}")]
     Config {

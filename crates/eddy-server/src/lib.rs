@@ -23,6 +23,11 @@
 //!   /api/maps/{name}/entries/{key}`, `GET /api/maps/{name}/query`,
 //!   `GET /api/maps/{name}/aggregate`, `GET /api/maps/{name}/changes`
 //!   (server-sent events of maps the node [watches](Node::watch_map)).
+//! - `POST /api/sql` (a text body of `;`-separated statements) answers
+//!   `{"results": [...]}`, one `{"kind": "rows"|"job"|"ddl"|"plan", …}`
+//!   per statement, or 400 with the error's message, line, column and
+//!   caret text; `GET /api/sql/tables`, `GET /api/sql/jobs` (the node's
+//!   SQL catalog, kept in its data directory: [`Node::open_catalog`]).
 //! - `GET /metrics` (Prometheus), `GET /api/metrics` (JSON), `GET /health`,
 //!   `GET /ready`.
 //!
@@ -65,6 +70,7 @@ mod prometheus;
 pub mod registry;
 mod router;
 mod server;
+mod sql;
 mod state;
 
 pub use config::{ServerConfig, BIND_DEFAULT, TOKEN_ENV};
@@ -72,3 +78,4 @@ pub use error::{ApiError, ServerError};
 pub use node::{Node, Panel};
 pub use registry::{Counter, Gauge, Histogram, HistogramSnapshot, MetricsRegistry};
 pub use server::{app, serve, serve_on, start, ServerHandle, SHUTDOWN_GRACE};
+pub use sql::{Replayed, SqlFailure, CATALOG_FILE};

@@ -2,10 +2,14 @@
 //! jobs registered and the change feeds of watched maps.
 
 use crate::changes::ChangeFeeds;
+use crate::error::ServerError;
 use crate::registry::MetricsRegistry;
+use crate::sql::{Replayed, SqlFailure, SqlState};
 use eddy_grid::{Grid, GridKey, GridValue, Map};
 use eddy_runtime::Eddy;
+use eddy_sql::{Outcome, Session};
 use parking_lot::Mutex;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -65,14 +69,19 @@ pub struct Node {
     feeds: ChangeFeeds,
     panels: Mutex<Vec<Panel>>,
     ready: AtomicBool,
+    /// One SQL session for every client: statements are rare and short
+    /// (a bounded `SELECT` waits for its job), so they take turns.
+    sql: Mutex<SqlState>,
 }
 
 impl Node {
     /// A node over an engine and a grid; ready at once.
     pub fn new(eddy: Arc<Eddy>, grid: Grid) -> Arc<Node> {
+        let session = Session::new(Arc::clone(&eddy), grid.clone());
         Arc::new(Node {
             eddy,
             grid,
+            sql: Mutex::new(SqlState::new(session)),
             metrics: MetricsRegistry::default(),
             feeds: ChangeFeeds::default(),
             panels: Mutex::new(Vec::new()),
@@ -116,6 +125,38 @@ impl Node {
     /// data, say, is alive (`/health`) but not ready.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Runs SQL statements (`;`-separated) in the node's session, as
+    /// `POST /api/sql` does; with a data directory
+    /// ([`open_catalog`](Node::open_catalog)) a statement that changes
+    /// the catalog is saved before this returns.
+    pub fn execute_sql(&self, script: &str) -> Result<Vec<Outcome>, SqlFailure> {
+        self.sql.lock().execute(script)
+    }
+
+    /// Runs the SQL of the node's config file: what it creates is not
+    /// saved in the catalog, since the config file creates it at every
+    /// start. Call it before [`open_catalog`](Node::open_catalog).
+    pub fn execute_config_sql(&self, script: &str) -> Result<Vec<Outcome>, SqlFailure> {
+        self.sql.lock().execute_declared(script)
+    }
+
+    /// Keeps the SQL catalog in `dir/catalog.json` from now on, after
+    /// re-creating the tables it holds and resubmitting the jobs that
+    /// were running (a named job with a guarantee resumes from its latest
+    /// snapshot when the engine's snapshot directory is the one it used).
+    pub fn open_catalog(&self, dir: &Path) -> Result<Replayed, ServerError> {
+        self.sql
+            .lock()
+            .open(dir)
+            .map_err(|reason| ServerError::Catalog { reason })
+    }
+
+    /// Calls `f` with the node's SQL session (waiting for a statement that
+    /// runs now).
+    pub fn with_sql<R>(&self, f: impl FnOnce(&Session) -> R) -> R {
+        f(&self.sql.lock().session)
     }
 
     /// Whether `/ready` answers 200.

@@ -1,7 +1,7 @@
 //! Routes and the guard in front of them: size limits, the bearer token,
 //! the cross-origin check, and JSON bodies for every error.
 
-use crate::api::{jobs, maps, ops};
+use crate::api::{jobs, maps, ops, sql};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Body;
@@ -32,6 +32,9 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/{id}", get(jobs::details))
         .route("/api/jobs/{id}/{action}", post(jobs::action))
+        .route("/api/sql", post(sql::execute))
+        .route("/api/sql/tables", get(sql::tables))
+        .route("/api/sql/jobs", get(sql::jobs))
         .route("/api/maps", get(maps::list))
         .route("/api/maps/{name}", get(maps::stats))
         .route(
@@ -72,19 +75,31 @@ fn same_token(given: &[u8], expected: &[u8]) -> bool {
 }
 
 fn check_auth(headers: &HeaderMap, token: &str) -> Result<(), ApiError> {
+    check_any(headers, &[token], "changes")
+}
+
+/// Accepts a bearer token equal to one of `tokens`; `what` names what the
+/// token is needed for in the refusal.
+fn check_any(headers: &HeaderMap, tokens: &[&str], what: &str) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(t) if same_token(t.trim().as_bytes(), token.as_bytes()) => Ok(()),
+        Some(t)
+            if tokens
+                .iter()
+                .any(|token| same_token(t.trim().as_bytes(), token.as_bytes())) =>
+        {
+            Ok(())
+        }
         Some(_) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "the bearer token is wrong; use the token the node was started with (--token or EDDY_TOKEN)",
         )),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "this node requires a bearer token for changes: send `Authorization: Bearer <token>` (the CLI takes --token or EDDY_TOKEN)",
+            format!("this node requires a bearer token for {what}: send `Authorization: Bearer <token>` (the CLI takes --token or EDDY_TOKEN)"),
         )),
     }
 }
@@ -135,6 +150,20 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         }
         if let Some(token) = &state.config.token {
             if let Err(e) = check_auth(request.headers(), token) {
+                return e.into_response();
+            }
+        }
+    } else if let Some(read) = &state.config.read_token {
+        // Probes of liveness and readiness carry no token, and the
+        // dashboard's static files hold no data (its API calls do).
+        let probe = matches!(
+            request.uri().path(),
+            "/health" | "/ready" | "/" | "/dashboard.js" | "/dashboard.css"
+        );
+        let mut accepted = vec![read.as_str()];
+        accepted.extend(state.config.token.as_deref());
+        if !probe {
+            if let Err(e) = check_any(request.headers(), &accepted, "reads") {
                 return e.into_response();
             }
         }

@@ -45,6 +45,14 @@ fn app_with_stop(
     Ok((routes(state), stop))
 }
 
+/// Logs, at every start, that the operator let a node reachable from other
+/// machines run without a token.
+fn warn_if_open(config: &ServerConfig) {
+    if config.is_open_to_the_network() {
+        tracing::warn!(bind = %config.bind, "started with --allow-unauthenticated: this node takes SQL, job actions and map changes from anyone who reaches {} without a token; set a token unless a network boundary protects it", config.bind);
+    }
+}
+
 /// Serves on `listener` until `shutdown` completes, then stops accepting,
 /// ends change streams and waits up to [`SHUTDOWN_GRACE`] for requests in
 /// flight. `config.bind` is ignored: the listener is already bound.
@@ -76,6 +84,8 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    config.validate()?;
+    warn_if_open(&config);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|source| ServerError::Bind {
@@ -159,6 +169,7 @@ impl Drop for ServerHandle {
 /// ```
 pub fn start(node: Arc<Node>, config: ServerConfig) -> Result<ServerHandle, ServerError> {
     config.validate()?;
+    warn_if_open(&config);
     // Bind on the caller's thread so that a taken port is reported here,
     // and the address is known before the thread starts.
     let listener =

@@ -44,6 +44,11 @@ pub struct Table {
     pub primary_key: Vec<usize>,
     /// Where its rows come from and go to.
     pub connector: Connector,
+    /// The `WITH` options as written, in order (for catalog listings).
+    pub options: Vec<(String, String)>,
+    /// The `CREATE TABLE` statement that made it; `None` for a table the
+    /// application registered. A node keeps it to re-create the table.
+    pub sql: Option<String>,
 }
 
 impl Table {
@@ -219,6 +224,12 @@ pub fn create_table(stmt: &CreateTable) -> Result<Table, SqlError> {
         watermark,
         primary_key,
         connector,
+        options: stmt
+            .options
+            .iter()
+            .map(|o| (o.key.clone(), o.value.clone()))
+            .collect(),
+        sql: None,
     })
 }
 

@@ -131,6 +131,8 @@ impl Session {
                 rows,
                 row: Arc::new(row),
             }),
+            options: Vec::new(),
+            sql: None,
         });
         Ok(())
     }
@@ -197,7 +199,8 @@ impl Session {
     fn run(&mut self, statement: Statement, sql: &str) -> Result<Outcome, SqlError> {
         match statement {
             Statement::CreateTable(ct) => {
-                let table = create_table(&ct)?;
+                let mut table = create_table(&ct)?;
+                table.sql = Some(sql.trim().to_string());
                 if self.catalog.contains(&table.name) {
                     if ct.if_not_exists {
                         return Ok(Outcome::Ddl(format!(

@@ -3,6 +3,7 @@
 pub(crate) mod jobs;
 pub(crate) mod maps;
 pub(crate) mod ops;
+pub(crate) mod sql;
 
 use crate::error::ApiError;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -80,6 +80,8 @@ pub(crate) async fn index() -> Result<Response, ApiError> {
             "POST /api/jobs/{id}/cancel", "POST /api/jobs/{id}/suspend",
             "POST /api/jobs/{id}/resume", "POST /api/jobs/{id}/restart",
             "POST /api/jobs/{id}/export?name=&cancel= (the snapshot's path on the node)",
+            "POST /api/sql (body: SQL statements separated by ';')",
+            "GET /api/sql/tables", "GET /api/sql/jobs",
             "GET /api/maps", "GET /api/maps/{name}",
             "GET|PUT|DELETE /api/maps/{name}/entries/{key} (PUT body: the JSON value; ?ttl_ms=)",
             "GET /api/maps/{name}/query?predicate=&page=&page_size=",
