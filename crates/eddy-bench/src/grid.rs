@@ -6,6 +6,12 @@
 //!
 //! - **get / put, one thread**: `u64 -> u64`, random keys, the grid's
 //!   `Map::get`/`Map::put` against `hashbrown::HashMap::get`/`insert`.
+//! - **get, LRU map, one thread**: the same gets on a map with LRU eviction
+//!   (a limit it never reaches), whose reads record access times.
+//! - **get, two threads**: each thread reads every key of the get
+//!   measurement, in an order of its own;
+//!   the baseline is the plain `hashbrown` map shared by reference, which
+//!   scales with readers as well as anything can.
 //! - **two threads**: 80% gets and 20% puts on disjoint key halves, and on
 //!   the same keys; the baseline is one `hashbrown` map behind a
 //!   `parking_lot::Mutex`, what a shared map looks like without a grid.
@@ -32,7 +38,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use eddy::grid::{Expiry, Grid, Map};
+use eddy::grid::{EvictionPolicy, Expiry, Grid, Map, MapConfig};
 
 /// Sizes of a benchmark run.
 #[derive(Debug, Clone, Serialize)]
@@ -131,6 +137,10 @@ pub struct BenchReport {
     pub config: BenchConfig,
     /// `get`, one thread.
     pub get_1_thread: Rate,
+    /// `get` on an LRU map, one thread.
+    pub get_lru_1_thread: Rate,
+    /// `get`, two threads reading the same keys.
+    pub get_2_threads: Rate,
     /// `put`, one thread (inserting new keys).
     pub put_1_thread: Rate,
     /// 80/20 get/put, two threads, disjoint keys.
@@ -153,6 +163,8 @@ impl BenchReport {
         ));
         for (name, r) in [
             ("get, 1 thread (ops/s)", &self.get_1_thread),
+            ("get, LRU map, 1 thread", &self.get_lru_1_thread),
+            ("get, 2 threads", &self.get_2_threads),
             ("put, 1 thread (ops/s)", &self.put_1_thread),
             (
                 "80/20 get/put, 2 threads, disjoint",
@@ -259,6 +271,34 @@ pub fn run(config: &BenchConfig) -> BenchReport {
         })
     });
 
+    // Each reader walks the keys in its own order, as independent readers do.
+    let orders = [shuffled(&ks, 3), shuffled(&ks, 4)];
+    let get_2_threads = Rate::new(
+        2 * n,
+        two_threads(|t| {
+            orders[t].iter().for_each(|k| {
+                black_box(map.get(k));
+            })
+        }),
+        two_threads(|t| {
+            orders[t].iter().for_each(|k| {
+                black_box(raw.get(k).copied());
+            })
+        }),
+    );
+    drop(orders);
+    let lru_config = MapConfig::default().with_eviction(EvictionPolicy::Lru, Some(2 * n), None);
+    let lru: Map<u64, u64> = grid
+        .map_with_config("bench-lru", lru_config)
+        .expect("a fresh grid has no map of this name");
+    ks.iter().for_each(|&k| lru.set(k, k));
+    let lru_get = time(|| {
+        order.iter().for_each(|k| {
+            black_box(lru.get(k));
+        })
+    });
+    drop(lru);
+
     let grid_bytes = map.stats().allocated_bytes as f64 / n as f64;
     let raw_bytes = raw.allocation_size() as f64 / n as f64;
     let memory = Memory {
@@ -309,6 +349,8 @@ pub fn run(config: &BenchConfig) -> BenchReport {
     BenchReport {
         config: config.clone(),
         get_1_thread: Rate::new(n, grid_get, raw_get),
+        get_lru_1_thread: Rate::new(n, lru_get, raw_get),
+        get_2_threads,
         put_1_thread: Rate::new(n, grid_put, raw_put),
         mixed_2_threads_overlapping: two.pop().expect("two measurements"),
         mixed_2_threads_disjoint: two.pop().expect("two measurements"),

@@ -82,6 +82,11 @@ impl GridConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum EvictionPolicy {
     /// The least recently read or written of the sampled entries.
+    ///
+    /// A read of an entry that cannot expire takes its time from the map's
+    /// latest write or sweep rather than from the clock, so reads between
+    /// two writes (or sweeps) count as equally recent, and none of them as
+    /// older than anything before the first of the two.
     #[default]
     Lru,
     /// The least frequently read or written of the sampled entries.

@@ -89,13 +89,20 @@ impl Meta {
                 && now_ms >= self.access_ms.load(Ordering::Relaxed) + self.max_idle_ms as u64)
     }
 
-    /// Records a read or write. Racing readers may lose an increment or
-    /// store a slightly older time: both only make LRU/LFU a little more
-    /// approximate, which sampling already is.
+    /// Records a read or write. The access time is only stored when the
+    /// clock has moved past it: reads of a key within the same millisecond
+    /// (most reads of a hot key) write nothing, so readers on other cores
+    /// do not keep taking its metadata line from each other, and max-idle
+    /// and LRU, which work in whole milliseconds, see the same time.
+    /// Racing readers may lose an increment or store a slightly older time:
+    /// both only make LRU/LFU a little more approximate, which sampling
+    /// already is.
     #[inline]
     pub(crate) fn touch(&self, now_ms: Option<u64>, count_hit: bool) {
         if let Some(now) = now_ms {
-            self.access_ms.store(now, Ordering::Relaxed);
+            if self.access_ms.load(Ordering::Relaxed) < now {
+                self.access_ms.store(now, Ordering::Relaxed);
+            }
         }
         if count_hit {
             let h = self.hits.load(Ordering::Relaxed);

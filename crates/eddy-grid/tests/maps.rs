@@ -217,6 +217,27 @@ fn when_max_entries_exceeded_with_lru_then_least_recently_used_goes() {
 }
 
 #[test]
+fn when_lru_entry_is_read_after_a_sweep_then_it_outlives_older_entries() {
+    // Reads of LRU entries record the map's latest clock reading (a write's
+    // or the sweeper's), not the clock: a read after a sweep must still
+    // count as more recent than every write before that sweep.
+    // Without the sweep, key 0's read would tie with key 1's write.
+    let (grid, clock, m) = evicting_map(EvictionPolicy::Lru, 2);
+    for i in 0..2 {
+        clock.advance(Duration::from_millis(10));
+        m.put(i, i);
+    }
+    clock.advance(Duration::from_millis(10));
+    grid.run_maintenance();
+    m.get(&0);
+    clock.advance(Duration::from_millis(10));
+    m.put(2, 2);
+    assert_eq!(m.get(&0), Some(0));
+    assert_eq!(m.get(&1), None, "key 1 was the least recently used");
+    assert_eq!(m.stats().evictions, 1);
+}
+
+#[test]
 fn when_max_entries_exceeded_with_lfu_then_least_frequently_used_goes() {
     let (_g, _clock, m) = evicting_map(EvictionPolicy::Lfu, 10);
     for i in 0..10 {

@@ -207,7 +207,7 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
                 w + c.puts + c.removals,
             )
         });
-        let now = self.clock.now_ms();
+        let now = self.now().get();
         let mut a = self.activity.lock();
         if reads != a.reads || writes != a.writes {
             a.last_access_ms = Some(now);

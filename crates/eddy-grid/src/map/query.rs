@@ -119,19 +119,24 @@ impl<K: GridKey, V: GridValue> MapInner<K, V> {
         };
         let slot = data.slot(at);
         let meta = slot.meta.expect("a partition with metadata");
-        let mut access = None;
-        if meta.may_expire() || self.track_access {
-            let now = self.clock.now_ms();
-            if meta.may_expire() && meta.expired(now) {
+        let access = if meta.may_expire() {
+            // Expiry needs the true time.
+            let now = self.now().get();
+            if meta.expired(now) {
                 drop(data);
                 self.expire_key(p, h, key);
                 part.misses.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
-            if self.track_access || meta.max_idle_ms != 0 {
-                access = Some(now);
-            }
-        }
+            (self.track_access || meta.max_idle_ms != 0).then_some(now)
+        } else if self.track_access {
+            // The entry cannot expire, so only eviction reads its access
+            // time: the map's latest clock reading will do (see
+            // `MapInner::recent_ms`) and saves reading the clock.
+            Some(self.recent_ms.load(Ordering::Relaxed))
+        } else {
+            None
+        };
         meta.touch(access, self.lfu);
         part.hits.fetch_add(1, Ordering::Relaxed);
         Some(read(slot.value))
