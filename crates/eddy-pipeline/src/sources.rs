@@ -387,7 +387,11 @@ where
             (None, None) => return None,
         };
         let due_ms = start_ms + (next.saturating_sub(self.start_seq)) as f64 * 1000.0 / rate;
-        Some(due_ms.ceil() as i64)
+        // One more millisecond: the schedule runs on the monotonic clock,
+        // the deadline on the wall clock read to the millisecond, and a
+        // deadline a fraction early would wake the worker before anything
+        // is due.
+        Some(due_ms.ceil() as i64 + 1)
     }
 
     fn complete<O: Outbox<Event<T>>>(&mut self, outbox: &mut O) -> Result<bool, ProcessorError> {

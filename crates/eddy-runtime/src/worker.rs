@@ -62,10 +62,14 @@ impl TaskletEntry {
             Ok(Ok(Progress::Done)) => return None,
             Ok(Ok(progress)) => {
                 self.busy = progress == Progress::Made;
+                // A deadline that has already passed after a call that did
+                // nothing would have the worker call the tasklet in a loop:
+                // it counts from the next millisecond.
                 self.deadline_ms = if self.busy {
                     None
                 } else {
-                    self.tasklet.wake_at_ms()
+                    let soonest_ms = crate::metrics::now_ms() + 1;
+                    self.tasklet.wake_at_ms().map(|d| d.max(soonest_ms))
                 };
                 return Some(self.busy);
             }
