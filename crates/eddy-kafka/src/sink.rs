@@ -578,7 +578,18 @@ where
             return Ok(());
         };
         let delivered = self.deliveries.delivered.load(Ordering::Relaxed);
-        let in_flight = usize::try_from(producer.in_flight_count()).unwrap_or(0);
+        // librdkafka's count also holds its own pending events, which made a
+        // quiet sink with every record acknowledged look stalled; records
+        // this instance handed over and saw no report of bound it (after a
+        // replacement that count also holds the purged sends, which the
+        // producer's own count then bounds).
+        let unreported = (self.next_seq as u64).saturating_sub(delivered);
+        let in_flight = usize::try_from(
+            u64::try_from(producer.in_flight_count())
+                .unwrap_or(0)
+                .min(unreported),
+        )
+        .unwrap_or(usize::MAX);
         match self.watch.check(delivered, in_flight, Instant::now()) {
             Verdict::Progress | Verdict::Waiting => Ok(()),
             Verdict::Stalled => self.replace_producer(in_flight),
